@@ -1,0 +1,440 @@
+"""Batch writer: readings in, one transaction out — idempotent, late-data aware, rollups kept.
+
+Per batch, under a per-meter lock (PostgreSQL advisory locks, so two ingesters never
+interleave the same meter's register arithmetic):
+
+* readings newer than the meter's last stored reading (the usual case) are stepped
+  against ``meter_state`` and inserted in bulk;
+* older ones (late, out of order, or redelivered duplicates) are checked against the
+  stored neighbours: a duplicate changes nothing, a genuinely late reading is inserted
+  and the reading after it is re-stepped, with the rollups corrected by the difference;
+* rollups (UTC hours, site-local days) are kept as exact deltas, so a late reading
+  corrects the hour and day it belongs to;
+* register events and rejected messages are written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Insert, delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.models import (
+    MeterEventRow,
+    MeterStateRow,
+    ReadingRow,
+    RejectedMessageRow,
+    RollupRow,
+)
+from app.db.rollups import DAY, HOUR, day_bucket, hour_bucket
+from app.db.timescale import StorageInfo, StorageMode
+from app.domain.plant import Meter, Plant
+from app.domain.registers import (
+    Quality,
+    RegisterKind,
+    RegisterPoint,
+    RegisterSpec,
+    Step,
+    step,
+)
+from app.domain.units import parse_unit
+from ingest.decode import DecodedReading, Rejection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WriteResult:
+    """What one batch did."""
+
+    written: int = 0
+    duplicates: int = 0
+    late: int = 0
+    events: int = 0
+    rejected: int = 0
+    sites: set[str] = field(default_factory=set)
+    newest_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _MeterInfo:
+    site_id: str
+    meter: Meter
+    spec: RegisterSpec
+    zone: ZoneInfo
+
+
+@dataclass
+class _Row:
+    """A reading ready to store."""
+
+    meter_id: str
+    time: datetime
+    raw_value: float
+    raw_unit: str
+    value: float
+    quantity: float | None
+    quality: int
+    seq: int | None
+
+
+class _RollupDeltas:
+    """Exact additive corrections to the rollup buckets of one batch."""
+
+    def __init__(self) -> None:
+        self._acc: dict[tuple[str, str, datetime], list[float]] = defaultdict(lambda: [0.0, 0, 0])
+
+    def add(
+        self,
+        info: _MeterInfo,
+        meter_id: str,
+        time: datetime,
+        quantity: float | None,
+        quality: int,
+        sign: int = 1,
+    ) -> None:
+        if quantity is None:
+            return
+        estimated = 1 if quality & Quality.ESTIMATED else 0
+        for key in (
+            (meter_id, HOUR, hour_bucket(time)),
+            (meter_id, DAY, day_bucket(time, info.zone)),
+        ):
+            acc = self._acc[key]
+            acc[0] += sign * quantity
+            acc[1] += sign
+            acc[2] += sign * estimated
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "meter_id": meter_id,
+                "resolution": resolution,
+                "bucket_start": bucket,
+                "quantity": acc[0],
+                "samples": int(acc[1]),
+                "estimated": int(acc[2]),
+            }
+            for (meter_id, resolution, bucket), acc in self._acc.items()
+            if acc[1] or acc[0]
+        ]
+
+
+class BatchWriter:
+    """Writes decoded readings and rejections, one transaction per batch."""
+
+    def __init__(self, factory: sessionmaker[Session], plant: Plant, storage: StorageInfo) -> None:
+        self._factory = factory
+        self._postgres = storage.mode is not StorageMode.SQLITE
+        self._meters: dict[str, _MeterInfo] = {}
+        for site, meter in plant.meters():
+            self._meters[meter.id] = _MeterInfo(
+                site_id=site.id,
+                meter=meter,
+                spec=meter.register_spec(),
+                zone=site.zone,
+            )
+
+    def write(
+        self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
+    ) -> WriteResult:
+        """Store a batch; commits before returning, raises (nothing committed) on DB errors."""
+        result = WriteResult(rejected=len(rejections))
+        by_meter = self._group(readings, result)
+        with self._factory() as session, session.begin():
+            if by_meter:
+                self._lock(session, sorted(by_meter))
+                self._write_readings(session, by_meter, now, result)
+            if rejections:
+                session.execute(
+                    self._insert(RejectedMessageRow),
+                    [
+                        {
+                            "received_at": r.received_at,
+                            "topic": r.topic[:512],
+                            "meter_id": r.meter_id,
+                            "reason": r.reason,
+                            "detail": r.detail,
+                            "payload": r.payload,
+                        }
+                        for r in rejections
+                    ],
+                )
+        return result
+
+    # -- grouping and locking -------------------------------------------------------------
+
+    def _group(
+        self, readings: Iterable[DecodedReading], result: WriteResult
+    ) -> dict[str, list[DecodedReading]]:
+        """Per meter, time-ordered, with in-batch repeats of (meter, time) removed."""
+        by_meter: dict[str, dict[datetime, DecodedReading]] = defaultdict(dict)
+        for reading in readings:
+            if reading.meter_id not in self._meters:
+                raise ValueError(f"meter {reading.meter_id!r} is not in the plant (decoder bug)")
+            bucket = by_meter[reading.meter_id]
+            time = reading.time.astimezone(UTC)
+            if time in bucket:
+                result.duplicates += 1
+                continue
+            bucket[time] = reading
+        return {m: [bucket[t] for t in sorted(bucket)] for m, bucket in by_meter.items()}
+
+    def _lock(self, session: Session, meter_ids: list[str]) -> None:
+        """Serialise register arithmetic per meter across ingesters (PostgreSQL only;
+        SQLite has a single writer). Sorted order keeps two batches from deadlocking."""
+        if not self._postgres:
+            return
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM "
+                "(SELECT hashtextextended(m, 7242) AS k FROM unnest(CAST(:ids AS text[])) AS m "
+                "ORDER BY 1) AS keys"
+            ),
+            {"ids": meter_ids},
+        )
+
+    # -- the two paths ----------------------------------------------------------------------
+
+    def _write_readings(
+        self,
+        session: Session,
+        by_meter: dict[str, list[DecodedReading]],
+        now: datetime,
+        result: WriteResult,
+    ) -> None:
+        states = {
+            row.meter_id: row
+            for row in session.scalars(
+                select(MeterStateRow).where(MeterStateRow.meter_id.in_(list(by_meter)))
+            )
+        }
+        fresh: list[_Row] = []
+        events: list[dict[str, Any]] = []
+        deltas = _RollupDeltas()
+        state_rows: list[dict[str, Any]] = []
+        for meter_id, readings in by_meter.items():
+            info = self._meters[meter_id]
+            state = states.get(meter_id)
+            last_time = _aware(state.last_time) if state else None
+            previous = RegisterPoint(last_time, state.last_value) if state and last_time else None
+            late = [r for r in readings if last_time is not None and r.time <= last_time]
+            newer = [r for r in readings if last_time is None or r.time > last_time]
+            for reading in late:
+                self._write_late(session, info, reading, now, deltas, events, result)
+            last_step: Step | None = None
+            elapsed_s: float | None = None
+            for reading in newer:
+                row, point, this_step = self._stepped(info, reading, previous)
+                fresh.append(row)
+                deltas.add(info, meter_id, row.time, row.quantity, row.quality)
+                if this_step.event is not None:
+                    events.append(_event(meter_id, row, this_step, previous, now))
+                elapsed_s = (point.time - previous.time).total_seconds() if previous else None
+                previous, last_step = point, this_step
+            if newer and previous is not None and last_step is not None:
+                state_rows.append(
+                    {
+                        "meter_id": meter_id,
+                        "last_time": previous.time,
+                        "last_value": previous.value,
+                        "last_quantity": last_step.quantity,
+                        "last_rate_per_h": _rate_per_hour(info, previous, last_step, elapsed_s),
+                        "received_at": now,
+                    }
+                )
+                result.sites.add(info.site_id)
+                if result.newest_time is None or previous.time > result.newest_time:
+                    result.newest_time = previous.time
+        if fresh:
+            session.execute(
+                self._insert(ReadingRow).on_conflict_do_nothing(),
+                [_row_params(r, now) for r in fresh],
+            )
+            result.written += len(fresh)
+        if state_rows:
+            ins = self._insert(MeterStateRow)
+            session.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["meter_id"],
+                    set_={
+                        c: ins.excluded[c]
+                        for c in (
+                            "last_time",
+                            "last_value",
+                            "last_quantity",
+                            "last_rate_per_h",
+                            "received_at",
+                        )
+                    },
+                    where=MeterStateRow.last_time < ins.excluded.last_time,
+                ),
+                state_rows,
+            )
+        if events:
+            session.execute(self._insert(MeterEventRow).on_conflict_do_nothing(), events)
+            result.events += len(events)
+        rollups = deltas.rows()
+        if rollups:
+            ins = self._insert(RollupRow)
+            session.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["meter_id", "resolution", "bucket_start"],
+                    set_={
+                        "quantity": RollupRow.quantity + ins.excluded.quantity,
+                        "samples": RollupRow.samples + ins.excluded.samples,
+                        "estimated": RollupRow.estimated + ins.excluded.estimated,
+                    },
+                ),
+                rollups,
+            )
+
+    def _write_late(
+        self,
+        session: Session,
+        info: _MeterInfo,
+        reading: DecodedReading,
+        now: datetime,
+        deltas: _RollupDeltas,
+        events: list[dict[str, Any]],
+        result: WriteResult,
+    ) -> None:
+        """A reading at or before the newest stored one: a duplicate, or late data to splice in."""
+        meter_id = reading.meter_id
+        time = reading.time.astimezone(UTC)
+        exists = session.scalar(
+            select(ReadingRow.time).where(ReadingRow.meter_id == meter_id, ReadingRow.time == time)
+        )
+        if exists is not None:
+            result.duplicates += 1
+            return
+        before = session.execute(
+            select(ReadingRow.time, ReadingRow.value)
+            .where(ReadingRow.meter_id == meter_id, ReadingRow.time < time)
+            .order_by(ReadingRow.time.desc())
+            .limit(1)
+        ).first()
+        previous = RegisterPoint(_aware(before.time), before.value) if before else None
+        row, point, late_step = self._stepped(info, reading, previous)
+        row.quality |= Quality.LATE
+        session.execute(self._insert(ReadingRow), [_row_params(row, now)])
+        deltas.add(info, meter_id, row.time, row.quantity, row.quality)
+        if late_step.event is not None:
+            events.append(_event(meter_id, row, late_step, previous, now))
+        result.written += 1
+        result.late += 1
+        result.sites.add(info.site_id)
+
+        after = session.execute(
+            select(ReadingRow.time, ReadingRow.value, ReadingRow.quantity, ReadingRow.quality)
+            .where(ReadingRow.meter_id == meter_id, ReadingRow.time > time)
+            .order_by(ReadingRow.time)
+            .limit(1)
+        ).first()
+        if after is None:
+            return
+        after_time = _aware(after.time)
+        restep = step(point, RegisterPoint(after_time, after.value), info.spec)
+        quality = int(restep.quality) | (after.quality & Quality.LATE)
+        session.execute(
+            update(ReadingRow)
+            .where(ReadingRow.meter_id == meter_id, ReadingRow.time == after_time)
+            .values(quantity=restep.quantity, quality=quality)
+        )
+        deltas.add(info, meter_id, after_time, after.quantity, after.quality, sign=-1)
+        deltas.add(info, meter_id, after_time, restep.quantity, quality)
+        # the event (if any) the later reading had was judged without this reading
+        session.execute(
+            delete(MeterEventRow).where(
+                MeterEventRow.meter_id == meter_id, MeterEventRow.time == after_time
+            )
+        )
+        if restep.event is not None:
+            after_row = _Row(
+                meter_id, after_time, after.value, "", after.value, restep.quantity, quality, None
+            )
+            events.append(_event(meter_id, after_row, restep, point, now))
+
+    def _stepped(
+        self, info: _MeterInfo, reading: DecodedReading, previous: RegisterPoint | None
+    ) -> tuple[_Row, RegisterPoint, Step]:
+        time = reading.time.astimezone(UTC)
+        # the decoder has checked the unit is compatible (e.g. Wh for a kWh meter)
+        value = reading.raw_value * info.meter.multiplier * _unit_factor(reading.raw_unit)
+        point = RegisterPoint(time, value)
+        this_step = step(previous, point, info.spec)
+        row = _Row(
+            meter_id=reading.meter_id,
+            time=time,
+            raw_value=reading.raw_value,
+            raw_unit=reading.raw_unit,
+            value=value,
+            quantity=this_step.quantity,
+            quality=int(this_step.quality),
+            seq=reading.seq,
+        )
+        return row, point, this_step
+
+    def _insert(self, model: type[Any]) -> Any:
+        dialect: Any = postgresql if self._postgres else sqlite
+        statement: Insert = dialect.insert(model)
+        return statement
+
+
+@cache
+def _unit_factor(unit: str) -> float:
+    return parse_unit(unit).factor
+
+
+def _aware(time: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return time if time.tzinfo is not None else time.replace(tzinfo=UTC)
+
+
+def _row_params(row: _Row, now: datetime) -> dict[str, Any]:
+    return {
+        "meter_id": row.meter_id,
+        "time": row.time,
+        "raw_value": row.raw_value,
+        "raw_unit": row.raw_unit,
+        "value": row.value,
+        "quantity": row.quantity,
+        "quality": row.quality,
+        "seq": row.seq,
+        "received_at": now,
+    }
+
+
+def _event(
+    meter_id: str, row: _Row, this_step: Step, previous: RegisterPoint | None, now: datetime
+) -> dict[str, Any]:
+    assert this_step.event is not None
+    return {
+        "meter_id": meter_id,
+        "time": row.time,
+        "kind": this_step.event.value,
+        "previous_value": previous.value if previous else None,
+        "value": row.value,
+        "detail": this_step.detail,
+        "recorded_at": now,
+    }
+
+
+def _rate_per_hour(
+    info: _MeterInfo, point: RegisterPoint, last_step: Step, elapsed_s: float | None
+) -> float | None:
+    """Live rate for the wall screen: kW for electricity, m³/h for gas and water."""
+    if info.spec.kind is RegisterKind.INSTANTANEOUS:
+        return point.value
+    if last_step.quantity is None or not elapsed_s:
+        return None
+    return last_step.quantity * 3600 / elapsed_s
