@@ -216,3 +216,12 @@ def _moment(raw: object, field_name: str) -> datetime:
 
 def _where(factor_id: str | None, index: int) -> str:
     return f"factor #{index} ({factor_id!r})" if factor_id else f"factor #{index}"
+
+
+def factor_from_mapping(row: Mapping[str, Any], *, source: str, index: int = 0) -> EmissionFactor:
+    """Validate one factor given as a mapping (an API body, a database row) like a file row.
+
+    Raises:
+        CatalogueError: a field is missing or invalid; the message names it.
+    """
+    return _factor(row, source, index)

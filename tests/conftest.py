@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
+from app.db.models import Base
 from app.db.timescale import StorageInfo, StorageMode
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -101,6 +102,16 @@ def fresh_backend(
         engine.dispose()
         if kind != "sqlite":
             _drop_pg_database(url)
+
+
+@pytest.fixture
+def clean_backend(backend: Backend) -> Iterator[Backend]:
+    """The session's database, emptied of plant data and readings after the test."""
+    yield backend
+    with backend.factory() as session, session.begin():
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != "alembic_version":
+                session.execute(table.delete())
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from app.db.models import (
     MeterEventRow,
@@ -32,12 +31,9 @@ PLANT = load_plant()
 
 
 @pytest.fixture
-def writer(backend: Backend) -> Iterator[BatchWriter]:
-    sync_plant(backend.factory, PLANT)
-    yield BatchWriter(backend.factory, PLANT, backend.storage)
-    with backend.factory() as session, session.begin():
-        for model in (ReadingRow, MeterStateRow, RollupRow, MeterEventRow, RejectedMessageRow):
-            session.execute(delete(model))
+def writer(clean_backend: Backend) -> BatchWriter:
+    sync_plant(clean_backend.factory, PLANT)
+    return BatchWriter(clean_backend.factory, PLANT, clean_backend.storage)
 
 
 def reading(meter: str, minute: float, value: float, unit: str = "kWh") -> DecodedReading:

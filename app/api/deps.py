@@ -1,0 +1,42 @@
+"""Typed access to what the lifespan built (``app.state``), as FastAPI dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from app.domain.plant import Plant
+from app.figures import Scope, scope_for
+from app.live import LiveHub
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; it commits at the end of a successful request (the boundary)."""
+    with request.app.state.session_factory() as session, session.begin():
+        yield session
+
+
+def get_plant(request: Request) -> Plant:
+    plant: Plant = request.app.state.plant
+    return plant
+
+
+def get_hub(request: Request) -> LiveHub:
+    hub: LiveHub = request.app.state.hub
+    return hub
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+PlantDep = Annotated[Plant, Depends(get_plant)]
+HubDep = Annotated[LiveHub, Depends(get_hub)]
+
+
+def resolve_scope(plant: Plant, site_id: str, area_id: str | None = None) -> Scope:
+    try:
+        return scope_for(plant, site_id, area_id)
+    except KeyError:
+        what = f"area {area_id!r} of site {site_id!r}" if area_id else f"site {site_id!r}"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}") from None

@@ -1,0 +1,132 @@
+"""Emission factors: the catalogue in force, and operator overrides per site."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.api.auth import ReadAccess, WriteAccess
+from app.api.deps import SessionDep
+from app.db.models import EmissionFactorRow
+from app.domain.factors import EmissionFactor, InvalidFactorError
+from app.factor_catalogue import Catalogue, CatalogueError, factor_from_mapping
+
+router = APIRouter(prefix="/api/v1/factors", tags=["factors"])
+
+
+class FactorIn(BaseModel):
+    """An operator's factor; a ``site:<id>`` region makes it apply to that site only."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,127}$")
+    region: str
+    resource: Literal["electricity", "gas", "water"]
+    method: Literal["location", "market_residual", "fuel", "supply"]
+    value: float = Field(ge=0)
+    unit: str
+    gas_basis: Literal["CO2", "CO2e"]
+    data_year: int
+    valid_from: date
+    valid_to: date | None = None
+    source: str = Field(min_length=3)
+    status: Literal["published", "secondary", "unverified", "derived"] = "unverified"
+    notes: str = ""
+
+
+def _json(f: EmissionFactor, origin: str) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "region": f.region,
+        "resource": f.resource,
+        "method": f.method,
+        "value": f.value,
+        "unit": f.unit,
+        "kg_per_unit": f.kg_per_unit,
+        "gas_basis": f.gas_basis,
+        "data_year": f.data_year,
+        "valid_from": f.valid_from.isoformat() if f.valid_from else None,
+        "valid_to": f.valid_to.isoformat() if f.valid_to else None,
+        "source": f.source,
+        "status": f.status,
+        "notes": f.notes,
+        "origin": origin,
+    }
+
+
+def operator_factors(session: Session) -> list[EmissionFactor]:
+    rows = session.scalars(select(EmissionFactorRow).where(EmissionFactorRow.origin == "operator"))
+    return [_from_row(r) for r in rows]
+
+
+def _from_row(row: EmissionFactorRow) -> EmissionFactor:
+    body = FactorIn(
+        id=row.id,
+        region=row.region,
+        resource=row.resource,
+        method=row.method,
+        value=row.value,
+        unit=row.unit,
+        gas_basis=row.gas_basis,
+        data_year=row.data_year or 0,
+        valid_from=row.valid_from or date(1970, 1, 1),
+        valid_to=row.valid_to,
+        source=row.source,
+        status=row.status,
+        notes=row.notes or "",
+    )
+    return _factor(body)
+
+
+def _factor(body: FactorIn) -> EmissionFactor:
+    row = {k: v for k, v in body.model_dump().items() if v is not None}
+    return factor_from_mapping(row, source="api")
+
+
+@router.get("")
+def list_factors(request: Request, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
+    """Every factor in force, operator factors marked, with source and verification status."""
+    catalogue: Catalogue = request.app.state.catalogue
+    operator = operator_factors(session)
+    replaced = {f.id for f in operator}
+    rows = [_json(f, "catalogue") for f in catalogue.factors if f.id not in replaced]
+    rows += [_json(f, "operator") for f in operator]
+    return {"catalogue_version": catalogue.version, "factors": rows}
+
+
+@router.put("/{factor_id}", status_code=status.HTTP_200_OK)
+def put_factor(
+    factor_id: str, body: FactorIn, request: Request, session: SessionDep, _: WriteAccess
+) -> dict[str, Any]:
+    """Add or replace an operator factor (same id as a catalogue factor overrides it)."""
+    if body.id != factor_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "id in body and URL differ")
+    try:
+        factor = _factor(body)
+    except (CatalogueError, InvalidFactorError, ValueError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    session.merge(
+        EmissionFactorRow(
+            id=factor.id,
+            region=factor.region,
+            resource=factor.resource,
+            method=factor.method,
+            value=factor.value,
+            unit=factor.unit,
+            kg_per_unit=factor.kg_per_unit or 0.0,
+            gas_basis=factor.gas_basis,
+            data_year=factor.data_year,
+            valid_from=body.valid_from,
+            valid_to=body.valid_to,
+            source=factor.source,
+            status=factor.status,
+            notes=factor.notes,
+            origin="operator",
+        )
+    )
+    session.flush()
+    request.app.state.refresh_factors(session)
+    return _json(factor, "operator")

@@ -1,0 +1,138 @@
+"""The live bus inside an API process: one snapshot computation per scope, fanned out.
+
+Each subscribed scope (a site, or an area) is recomputed from the database once a
+second (sooner when the ingester announces new data), whatever the number of clients.
+Every client has a one-slot mailbox: a slow client only ever holds the newest
+snapshot (coalescing), and a client that takes no update for ``drop_after_s`` is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.figures import FigureService, Scope
+
+log = logging.getLogger(__name__)
+
+Snapshot = dict[str, Any]
+MAX_RATE = 4.0
+
+
+class Mailbox:
+    """Holds at most one pending snapshot; a newer one replaces it."""
+
+    def __init__(self) -> None:
+        self._item: Snapshot | None = None
+        self._ready = asyncio.Event()
+        self.coalesced = 0
+
+    def put(self, snapshot: Snapshot) -> None:
+        if self._item is not None:
+            self.coalesced += 1
+        self._item = snapshot
+        self._ready.set()
+
+    async def get(self) -> Snapshot:
+        await self._ready.wait()
+        self._ready.clear()
+        item, self._item = self._item, None
+        assert item is not None
+        return item
+
+
+class _Feed:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.mailboxes: set[Mailbox] = set()
+        self.latest: Snapshot | None = None
+        self.nudge = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
+class LiveHub:
+    """Computes snapshots per scope and hands them to every subscriber of that scope."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        figures: FigureService,
+        *,
+        interval_s: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._factory = factory
+        self._figures = figures
+        self._interval_s = interval_s
+        self._clock = clock
+        self._feeds: dict[str, _Feed] = {}
+        self.computations = 0
+
+    def compute(self, scope: Scope) -> Snapshot:
+        """One snapshot, synchronously (REST uses this too, so both always agree)."""
+        with self._factory() as session:
+            return self._figures.snapshot(session, scope, self._clock())
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, scope: Scope) -> AsyncIterator[Mailbox]:
+        feed = self._feeds.get(scope.key)
+        if feed is None:
+            feed = self._feeds[scope.key] = _Feed(scope)
+            feed.task = asyncio.create_task(self._run(feed), name=f"live:{scope.key}")
+        mailbox = Mailbox()
+        feed.mailboxes.add(mailbox)
+        if feed.latest is not None:
+            mailbox.put(feed.latest)
+        else:
+            feed.nudge.set()
+        try:
+            yield mailbox
+        finally:
+            feed.mailboxes.discard(mailbox)
+            if not feed.mailboxes and feed.task is not None:
+                feed.task.cancel()
+                self._feeds.pop(scope.key, None)
+
+    def nudge(self, site_id: str) -> None:
+        """New data for a site arrived: recompute its feeds now rather than at the next tick."""
+        for feed in self._feeds.values():
+            if feed.scope.site.id == site_id:
+                feed.nudge.set()
+
+    def client_count(self) -> int:
+        return sum(len(f.mailboxes) for f in self._feeds.values())
+
+    async def _run(self, feed: _Feed) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            feed.nudge.clear()
+            try:
+                snapshot = await asyncio.to_thread(self.compute, feed.scope)
+            except Exception:
+                log.exception("live figures for %s failed; retrying", feed.scope.key)
+                await asyncio.sleep(self._interval_s)
+                continue
+            self.computations += 1
+            feed.latest = snapshot
+            for mailbox in list(feed.mailboxes):
+                mailbox.put(snapshot)
+            # the next tick is one interval after this one started, or sooner when nudged
+            remaining = self._interval_s - (loop.time() - started)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.nudge.wait(), max(remaining, 0.0))
+            # however often nudged, at most MAX_RATE computations a second per scope
+            await asyncio.sleep(max(0.0, 1 / MAX_RATE - (loop.time() - started)))
+
+    async def close(self) -> None:
+        tasks = [f.task for f in self._feeds.values() if f.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._feeds.clear()
