@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from app.config import Settings
+from simulator.cli import simulate as _simulate
 
 cli = typer.Typer(
     name="greenpulse",
@@ -37,11 +38,6 @@ def _settings(database_url: str | None = None, plant_file: Path | None = None) -
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return settings
-
-
-def _not_yet(what: str) -> None:
-    typer.echo(f"greenpulse {what}: not available yet in this version", err=True)
-    raise typer.Exit(code=2)
 
 
 @cli.command()
@@ -77,27 +73,76 @@ def migrate(
 
 
 @cli.command()
-def demo() -> None:
-    """Run everything on one machine: broker, SQLite, simulator, ingester, API."""
-    _not_yet("demo")
+def demo(
+    port: Annotated[int, typer.Option(help="API and wall-screen port")] = 8000,
+    mqtt_port: Annotated[int, typer.Option(help="embedded MQTT broker port")] = 18830,
+    speed: Annotated[
+        float, typer.Option(help="simulated seconds per real second (1 = real time)")
+    ] = 60.0,
+    backfill_hours: Annotated[float, typer.Option(help="history simulated first")] = 24.0,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API."""
+    import asyncio
+
+    from app.demo import DemoOptions, run_demo
+
+    _settings()  # logging as configured
+    options = DemoOptions(
+        port=port,
+        mqtt_port=mqtt_port,
+        speed=speed,
+        backfill_hours=backfill_hours,
+        seed=seed,
+        duration_s=duration,
+        database_url=database_url,
+    )
+    asyncio.run(run_demo(options))
 
 
 @cli.command()
-def serve() -> None:
-    """Run the API and the wall screen."""
-    _not_yet("serve")
+def serve(
+    database_url: DatabaseOption = None,
+    plant_file: PlantOption = None,
+    host: Annotated[str | None, typer.Option(help="default: GREENPULSE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: GREENPULSE_PORT")] = None,
+) -> None:
+    """Run the API and the wall screen (migrates the schema first)."""
+    import uvicorn
+
+    from app.main import create_app, resolve_tokens
+
+    settings = _settings(database_url, plant_file)
+    tokens, generated = resolve_tokens(settings)
+    if generated:
+        typer.echo(
+            "no GREENPULSE_API_TOKEN / GREENPULSE_READ_TOKEN set: generated for this run only:\n"
+            f"  write token: {tokens.write_token}\n  read token:  {tokens.read_token}"
+        )
+    app = create_app(settings, tokens=tokens)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
 
 
 @cli.command()
-def ingest() -> None:
-    """Run the MQTT ingester."""
-    _not_yet("ingest")
+def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
+    """Run the MQTT ingester (the schema must exist: greenpulse migrate)."""
+    from ingest.service import run_ingester
+
+    run_ingester(_settings(database_url, plant_file))
 
 
-@cli.command()
-def simulate() -> None:
-    """Publish a simulated plant to an MQTT broker."""
-    _not_yet("simulate")
+cli.command(name="simulate")(_simulate)
 
 
 def main() -> None:

@@ -27,6 +27,14 @@ class Tokens:
         self._write = write_token
         self._read = read_token
 
+    @property
+    def write_token(self) -> str:
+        return self._write
+
+    @property
+    def read_token(self) -> str:
+        return self._read
+
     def access(self, token: str | None) -> Access:
         if not token:
             return Access.NONE

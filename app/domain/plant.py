@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.domain.registers import RegisterKind, RegisterSpec
-from app.domain.units import Dimension, UnknownUnitError, parse_unit
+from app.domain.units import CANONICAL_UNIT, Dimension, UnknownUnitError, parse_unit
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -122,6 +122,7 @@ class Meter(_Strict):
             rollover_at=rollover,
             max_rate_per_hour=self.plausible_rate_per_hour(),
             max_gap_s=self.expected_interval_s * 5,
+            unit=CANONICAL_UNIT[unit.dimension],
         )
 
     def plausible_rate_per_hour(self) -> float | None:
