@@ -164,9 +164,25 @@ class FigureService:
             "start": _iso(period.start),
             "end": _iso(period.end),
             "energy": _energy_json(totals, scope, by_meter),
-            "co2": _carbon_json(carbon, whole_site),
+            "co2": _carbon_json(carbon, whole_site, self._factor_details(carbon)),
             "pv_share": _ratio(totals.pv_self_consumed_kwh, totals.site_consumption_kwh),
             "estimated_samples": estimated,
+        }
+
+    def _factor_details(self, carbon: CarbonFigures) -> dict[str, dict[str, Any]]:
+        """Value, unit, gas basis (CO2 or CO2e), source and status of each factor used."""
+        used = {fid for ids in carbon.factor_ids.values() for fid in ids}
+        return {
+            f.id: {
+                "value": f.value,
+                "unit": f.unit,
+                "gas_basis": f.gas_basis,
+                "status": f.status,
+                "source": f.source,
+                "data_year": f.data_year,
+            }
+            for f in self.factors
+            if f.id in used
         }
 
     def _certificates_for(
@@ -292,7 +308,9 @@ def _energy_json(
     }
 
 
-def _carbon_json(carbon: CarbonFigures, whole_site: bool) -> dict[str, Any]:
+def _carbon_json(
+    carbon: CarbonFigures, whole_site: bool, factors: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "scope1_gas_kg": carbon.scope1_gas_kg,
         "scope2_location_kg": carbon.scope2_location_kg,
@@ -315,6 +333,7 @@ def _carbon_json(carbon: CarbonFigures, whole_site: bool) -> dict[str, Any]:
             for lever in (carbon.levers if whole_site else ())
         ],
         "factor_ids": {k: list(v) for k, v in carbon.factor_ids.items()},
+        "factors": factors,
         "notes": list(carbon.notes),
     }
 
@@ -340,7 +359,8 @@ def _power(
     for meter in meters:
         name, unit = POWER_FLOWS[meter.resource]
         flow = flows.setdefault(
-            name, {"value": 0.0, "unit": unit, "as_of": None, "stale": False, "meters": 0}
+            name,
+            {"value": 0.0, "unit": unit, "as_of": None, "stale": False, "meters": 0, "silent": []},
         )
         state = states.get(meter.id)
         flow["meters"] += 1
@@ -348,6 +368,7 @@ def _power(
             flow["value"] += state.last_rate_per_h
         if stale[meter.id]:
             flow["stale"] = True
+            flow["silent"].append(meter.id)
         if state is not None:
             as_of = _iso(_utc(state.last_time))
             flow["as_of"] = max(flow["as_of"] or as_of, as_of)
@@ -360,6 +381,7 @@ def _power(
             "as_of": flows["grid_import"]["as_of"],
             "stale": flows["grid_import"]["stale"] or flows["pv"]["stale"],
             "meters": 0,
+            "silent": flows["grid_import"]["silent"] + flows["pv"]["silent"],
         }
     return flows
 
@@ -391,6 +413,12 @@ def _history(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
             continue
         values = series.setdefault(flow_of[meter_id], [0.0] * len(hours))
         values[i] += quantity
+    if "grid_import" in series and "pv" in series:
+        export = series.get("grid_export", [0.0] * len(hours))
+        series["consumption"] = [
+            max(0.0, i + p - e)
+            for i, p, e in zip(series["grid_import"], series["pv"], export, strict=True)
+        ]
     # the current hour is still filling: scale to an average rate over the time elapsed
     elapsed_h = max((now - hours[-1]).total_seconds() / 3600, 1 / 60)
     for values in series.values():

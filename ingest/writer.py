@@ -35,7 +35,7 @@ from app.db.models import (
     RejectedMessageRow,
     RollupRow,
 )
-from app.db.rollups import DAY, HOUR, day_bucket, hour_bucket
+from app.db.rollups import DAY, HOUR, day_bucket, hour_bucket, interval_start, spread
 from app.db.timescale import StorageInfo, StorageMode
 from app.domain.plant import Meter, Plant
 from app.domain.registers import (
@@ -97,20 +97,24 @@ class _RollupDeltas:
         self,
         info: _MeterInfo,
         meter_id: str,
+        since: datetime | None,
         time: datetime,
         quantity: float | None,
         quality: int,
         sign: int = 1,
     ) -> None:
+        """Add (or with ``sign=-1`` take back) one reading's interval quantity."""
         if quantity is None:
             return
+        start = interval_start(since, time, info.meter.expected_interval_s)
+        for resolution, bucket, share in spread(start, time, quantity, info.zone):
+            self._acc[(meter_id, resolution, bucket)][0] += sign * share
         estimated = 1 if quality & Quality.ESTIMATED else 0
         for key in (
             (meter_id, HOUR, hour_bucket(time)),
             (meter_id, DAY, day_bucket(time, info.zone)),
         ):
             acc = self._acc[key]
-            acc[0] += sign * quantity
             acc[1] += sign
             acc[2] += sign * estimated
 
@@ -236,7 +240,8 @@ class BatchWriter:
             for reading in newer:
                 row, point, this_step = self._stepped(info, reading, previous)
                 fresh.append(row)
-                deltas.add(info, meter_id, row.time, row.quantity, row.quality)
+                since = previous.time if previous else None
+                deltas.add(info, meter_id, since, row.time, row.quantity, row.quality)
                 if this_step.event is not None:
                     events.append(_event(meter_id, row, this_step, previous, now))
                 elapsed_s = (point.time - previous.time).total_seconds() if previous else None
@@ -327,7 +332,9 @@ class BatchWriter:
         row, point, late_step = self._stepped(info, reading, previous)
         row.quality |= Quality.LATE
         session.execute(self._insert(ReadingRow), [_row_params(row, now)])
-        deltas.add(info, meter_id, row.time, row.quantity, row.quality)
+        deltas.add(
+            info, meter_id, previous.time if previous else None, row.time, row.quantity, row.quality
+        )
         if late_step.event is not None:
             events.append(_event(meter_id, row, late_step, previous, now))
         result.written += 1
@@ -350,8 +357,10 @@ class BatchWriter:
             .where(ReadingRow.meter_id == meter_id, ReadingRow.time == after_time)
             .values(quantity=restep.quantity, quality=quality)
         )
-        deltas.add(info, meter_id, after_time, after.quantity, after.quality, sign=-1)
-        deltas.add(info, meter_id, after_time, restep.quantity, quality)
+        # the later reading's interval used to start at the reading before this one
+        old_since = previous.time if previous else None
+        deltas.add(info, meter_id, old_since, after_time, after.quantity, after.quality, sign=-1)
+        deltas.add(info, meter_id, point.time, after_time, restep.quantity, quality)
         # the event (if any) the later reading had was judged without this reading
         session.execute(
             delete(MeterEventRow).where(

@@ -49,6 +49,8 @@ async def area_stream(websocket: WebSocket, site_id: str, area_id: str) -> None:
 
 
 async def _stream(websocket: WebSocket, site_id: str, area_id: str | None) -> None:
+    # accept first, then close with a reason: browsers cannot see why a refused upgrade failed
+    await websocket.accept()
     if websocket_access(websocket) is Access.NONE:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="token required")
         return
@@ -59,7 +61,6 @@ async def _stream(websocket: WebSocket, site_id: str, area_id: str | None) -> No
     except Exception:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="unknown site or area")
         return
-    await websocket.accept()
     reader = asyncio.create_task(_drain(websocket))
     try:
         async with hub.subscribe(scope) as mailbox:

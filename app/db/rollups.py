@@ -1,8 +1,11 @@
 """Rollup buckets kept by GreenPulse: UTC hours and site-local days.
 
 A reading at ``t`` carries the quantity of ``(previous reading, t]`` (interval-ending, as
-meters timestamp their intervals), so a reading exactly on the hour belongs to the hour
-that ends there.
+meters timestamp their intervals). Its quantity is spread over the buckets that interval
+spans in proportion to time (a constant rate within the interval), so a 10:02 reading
+for 09:57-10:02 puts three fifths in the 09:00 hour and two fifths in the 10:00 hour, and
+six hours of energy after a silent meter are not piled into one hour. The reading counts
+as one sample in the bucket where it ends.
 """
 
 from __future__ import annotations
@@ -34,7 +37,46 @@ def day_bucket(time: datetime, zone: ZoneInfo) -> datetime:
     return midnight.astimezone(UTC)
 
 
-def rebuild_rollups(session: Session, meter_id: str, zone: ZoneInfo) -> int:
+def spread(
+    since: datetime, until: datetime, quantity: float, zone: ZoneInfo
+) -> list[tuple[str, datetime, float]]:
+    """Shares of ``quantity`` per (resolution, bucket) for the interval ``(since, until]``."""
+    if until <= since:
+        return [(HOUR, hour_bucket(until), quantity), (DAY, day_bucket(until, zone), quantity)]
+    total_s = (until - since).total_seconds()
+    shares: list[tuple[str, datetime, float]] = []
+    for resolution, bucket_of, step in (
+        (HOUR, hour_bucket, _next_hour),
+        (DAY, lambda t: day_bucket(t, zone), lambda b: _next_day(b, zone)),
+    ):
+        start = since
+        while start < until:
+            bucket = bucket_of(start + _EPSILON)
+            end = min(step(bucket), until)
+            shares.append((resolution, bucket, quantity * (end - start).total_seconds() / total_s))
+            start = end
+    return shares
+
+
+def _next_hour(bucket: datetime) -> datetime:
+    return bucket + timedelta(hours=1)
+
+
+def _next_day(bucket: datetime, zone: ZoneInfo) -> datetime:
+    local = bucket.astimezone(zone) + timedelta(hours=26)  # past any DST change
+    return datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+
+
+def interval_start(
+    previous: datetime | None, time: datetime, expected_interval_s: float
+) -> datetime:
+    """Start of a reading's interval: the previous reading, else one expected interval back."""
+    return previous if previous is not None else time - timedelta(seconds=expected_interval_s)
+
+
+def rebuild_rollups(
+    session: Session, meter_id: str, zone: ZoneInfo, expected_interval_s: float
+) -> int:
     """Recompute a meter's rollups from its readings (repair, or after a configuration change).
 
     Returns the number of buckets written.
@@ -43,19 +85,22 @@ def rebuild_rollups(session: Session, meter_id: str, zone: ZoneInfo) -> int:
     totals: dict[tuple[str, datetime], list[float]] = {}
     rows = session.execute(
         select(ReadingRow.time, ReadingRow.quantity, ReadingRow.quality)
-        .where(ReadingRow.meter_id == meter_id, ReadingRow.quantity.is_not(None))
+        .where(ReadingRow.meter_id == meter_id)
         .order_by(ReadingRow.time)
     )
+    previous: datetime | None = None
     for time, quantity, quality in rows:
-        if quantity is None:  # filtered in SQL; keeps the type checker honest
-            continue
         aware = time if time.tzinfo else time.replace(tzinfo=UTC)
-        estimated = 1 if quality & Quality.ESTIMATED else 0
-        for key in ((HOUR, hour_bucket(aware)), (DAY, day_bucket(aware, zone))):
-            acc = totals.setdefault(key, [0.0, 0, 0])
-            acc[0] += quantity
-            acc[1] += 1
-            acc[2] += estimated
+        if quantity is not None:
+            since = interval_start(previous, aware, expected_interval_s)
+            for resolution, bucket, share in spread(since, aware, quantity, zone):
+                totals.setdefault((resolution, bucket), [0.0, 0, 0])[0] += share
+            estimated = 1 if quality & Quality.ESTIMATED else 0
+            for key in ((HOUR, hour_bucket(aware)), (DAY, day_bucket(aware, zone))):
+                acc = totals.setdefault(key, [0.0, 0, 0])
+                acc[1] += 1
+                acc[2] += estimated
+        previous = aware
     session.add_all(
         RollupRow(
             meter_id=meter_id,

@@ -454,7 +454,12 @@
     const age = flowAge(flow);
     if (age === null) return "no reading yet";
     // a flow is stale when any of its meters is silent; its newest reading may be recent
-    if (flow.stale && age <= STALE_AFTER_S) return "a meter is silent";
+    if (flow.stale && age <= STALE_AFTER_S) {
+      const silent = flow.silent || [];
+      if (silent.length === 1) return `${silent[0]} is silent`;
+      if (silent.length > 1) return `${silent.length} meters silent`;
+      return "a meter is silent";
+    }
     return `last reading ${duration(age)} ago`;
   }
 

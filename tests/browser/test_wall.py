@@ -154,7 +154,8 @@ def test_wall_shows_the_api_figures_live(page: Page, stack: Stack) -> None:
     tiles = page.evaluate(READ_TILES)
     for flow, tile in tiles.items():
         assert tile["stale"] == tile["badge"] == api["power"][flow]["stale"], flow
-    assert tiles["water"]["tag"] == "a meter is silent"
+    assert tiles["water"]["tag"] == "water-office is silent"
+    assert api["power"]["water"]["silent"] == ["water-office"]
     assert tiles["water"]["stale"] and not tiles["gas"]["stale"]
 
     # open alerts, most severe first, severity in words as well as colour

@@ -123,10 +123,10 @@ def test_late_reading_is_spliced_in_and_rollups_corrected(
 def test_late_reading_in_an_earlier_hour_moves_energy_between_hours(
     backend: Backend, writer: BatchWriter
 ) -> None:
-    # 01:50 and 02:10 stored: the whole 20 kWh lands in the 02:00 hour
+    # 01:50 and 02:10 stored: the 20 kWh are spread evenly over the two hours
     writer.write([reading("el-comp-01", -10, 100), reading("el-comp-01", 10, 120)], [], now=NOW)
-    assert rollup(backend, "el-comp-01") == {T0: 20}
-    # the 02:00 reading arrives late: 8 kWh belong to 01:00-02:00, 12 kWh to 02:00-03:00
+    assert rollup(backend, "el-comp-01") == {T0 - timedelta(hours=1): 10, T0: 10}
+    # the 02:00 reading arrives late: measured, 8 kWh belong to 01:00-02:00, 12 to 02:00-03:00
     writer.write([reading("el-comp-01", 0, 108)], [], now=NOW)
     assert rollup(backend, "el-comp-01") == {T0 - timedelta(hours=1): 8, T0: 12}
 
@@ -249,7 +249,7 @@ def test_any_arrival_order_gives_the_in_order_figures(
 def _assert_rollups_match_rebuild(backend: Backend, meter: str) -> None:
     before = {r: rollup(backend, meter, r) for r in (HOUR, DAY)}
     with backend.factory() as session, session.begin():
-        rebuild_rollups(session, meter, PLANT.site("guian").zone)
+        rebuild_rollups(session, meter, PLANT.site("guian").zone, 60.0)
     after = {r: rollup(backend, meter, r) for r in (HOUR, DAY)}
     for resolution in (HOUR, DAY):
         assert before[resolution].keys() == after[resolution].keys()
@@ -289,3 +289,19 @@ def test_two_writers_on_one_meter_stay_exact(backend: Backend, writer: BatchWrit
     assert len(got) == len(series)
     assert sum(q for _, q, _ in got if q is not None) == pytest.approx(values[-1] - values[0])
     _assert_rollups_match_rebuild(backend, "el-comp-01")
+
+
+def test_a_long_gap_is_spread_over_the_hours_it_spans(
+    backend: Backend, writer: BatchWriter
+) -> None:
+    """Six hours of energy after a silent meter are not piled into one hour."""
+    writer.write([reading("el-comp-01", -120, 5000), reading("el-comp-01", 240, 5600)], [], now=NOW)
+    hours = rollup(backend, "el-comp-01")
+    assert hours == {T0 + timedelta(hours=h): pytest.approx(100) for h in range(-2, 4)}
+    with backend.factory() as session:
+        samples = session.scalars(
+            select(RollupRow.samples).where(
+                RollupRow.meter_id == "el-comp-01", RollupRow.resolution == HOUR
+            )
+        ).all()
+    assert sorted(samples) == [0, 0, 0, 0, 0, 1]  # the reading counts once, where it ends
