@@ -142,6 +142,38 @@ def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
     run_ingester(_settings(database_url, plant_file))
 
 
+@cli.command()
+def alerts(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
+    """Run the alert engine: spikes, silent meters, PV shortfall; REST, MQTT and webhooks.
+
+    Several may run at once: the database keeps one open alert per condition and each
+    webhook delivery is claimed by one engine.
+    """
+    import asyncio
+    import signal
+
+    from app.alerts_engine import AlertEngine
+    from app.db.engine import make_engine, make_sessionmaker
+    from app.plant_file import load_plant
+
+    settings = _settings(database_url, plant_file)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        engine = make_engine(settings.database_url)
+        try:
+            await AlertEngine(
+                make_sessionmaker(engine), load_plant(settings.plant_file), settings
+            ).run(stop)
+        finally:
+            engine.dispose()
+
+    asyncio.run(run())
+
+
 cli.command(name="simulate")(_simulate)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///greenpulse.db"
 
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     read_token: SecretStr | None = Field(
         default=None, description="read-only token for wall screens and dashboards"
     )
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="alert webhooks, comma-separated"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key for the X-GreenPulse-Signature header"
+    )
     host: str = Field(default="127.0.0.1", description="API listen address")
     port: int = Field(default=8000, description="API listen port")
     log_level: str = "INFO"
@@ -73,6 +80,13 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(u.strip() for u in value.split(",") if u.strip())
+        return value
 
     @field_validator("mqtt_url")
     @classmethod

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.api import alerts as alerts_api
 from app.api import factors as factors_api
 from app.api import live as live_api
 from app.api import plant as plant_api
@@ -87,6 +88,7 @@ def create_app(
         app.state.hub = hub
         app.state.storage = storage
         app.state.refresh_factors = refresh_factors
+        app.state.clock = clock
         if tokens is not None:
             app.state.tokens = tokens
         elif not hasattr(app.state, "tokens"):
@@ -112,6 +114,7 @@ def create_app(
     app.include_router(live_api.router)
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
+    app.include_router(alerts_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     registry = CollectorRegistry()

@@ -236,3 +236,7 @@ class AlertRow(Base):
             postgresql_where=text("status != 'resolved'"),
         ),
     )
+
+
+# the alert delivery tables live beside the alert store; imported here so the metadata is whole
+from app.db import alert_models  # noqa: E402, F401

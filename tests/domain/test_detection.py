@@ -12,13 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.alerts import AlertKind, AlertScope, Severity
-from app.domain.detection import (
-    ConditionLatch,
-    ConditionState,
+from app.domain.baseline import (
     Ewma,
     Expectation,
     ExpectationSource,
     HourOfWeekBaseline,
+    hour_of_week,
+    pick_expectation,
+)
+from app.domain.detection import (
+    ConditionLatch,
+    ConditionState,
     OfflineDetector,
     OfflineState,
     PvShortfallDetector,
@@ -29,8 +33,6 @@ from app.domain.detection import (
     Transition,
     TransitionKind,
     Verdict,
-    hour_of_week,
-    pick_expectation,
     pv_shortfall,
     register_event_candidate,
     silent_since,

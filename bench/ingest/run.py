@@ -1,0 +1,262 @@
+"""Ingest benchmark: sustained readings/s into TimescaleDB, beside its baselines.
+
+    .venv/bin/python -m bench.ingest.run [--single 50000] [--batch 200000]
+
+For each payload shape (one reading per message; gateway batches of 100) the
+same messages are queued on a throwaway Mosquitto (recommended config) for
+four persistent sessions, published by a separate process *before* any
+consumer runs; then each consumer drains its backlog alone, in its own process:
+
+1. the GreenPulse ingester (``python -m ingest``) into a throwaway TimescaleDB
+   database: readings/s, and a zero-loss check;
+2. the same ingest loop with a writer that does nothing (the loop's own cost);
+3. a bare aiomqtt client with a no-op handler (``async for message in
+   client.messages``, paho acknowledging each at once);
+4. psycopg binary COPY of the same rows into the same hypertable (the
+   database ceiling, in-process);
+5. a naive ingester committing per message (time-limited to 20 s).
+
+Draining a backlog keeps the publisher off the CPU while consumers are timed.
+The broker, the consumer and PostgreSQL still share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from app.db import migrate
+from app.db.engine import make_engine, make_sessionmaker
+from app.db.plant_sync import sync_plant
+from app.plant_file import load_plant
+from bench.ingest.baselines import copy_rows, create_session
+from bench.ingest.publish import plant_points
+from ingest.broker import Mosquitto, start_mosquitto
+
+ADMIN_DSN = os.environ.get("GREENPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MAX_READINGS = 200_000
+TRUNCATE = "TRUNCATE readings, meter_state, rollups, meter_events, rejected_messages"
+
+
+@dataclass
+class Shape:
+    name: str
+    readings: int
+    per_message: int
+
+    @property
+    def messages(self) -> int:
+        return -(-self.readings // self.per_message)
+
+
+@dataclass
+class Figures:
+    shape: Shape
+    ingester: float = 0.0
+    loop: float = 0.0
+    bare: float = 0.0
+    copy: float = 0.0
+    naive: float = 0.0
+    stored: int = 0
+
+
+def _dsn(name: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+
+
+def _count(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM readings").fetchone()
+        return int(row[0]) if row else 0
+
+
+def _truncate(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(TRUNCATE)
+
+
+def _topics(prefix: str) -> list[str]:
+    return [f"{prefix}/+/+/reading", f"{prefix}/+/gateway/+/batch"]
+
+
+def _publish(broker: Mosquitto, prefix: str, shape: Shape, end: datetime) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest.publish",
+            f"--port={broker.port}",
+            f"--prefix={prefix}",
+            f"--count={shape.readings}",
+            f"--per-message={shape.per_message}",
+            f"--end={end.isoformat()}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    print(f"  {out.stdout.strip()}")
+
+
+def _run_ingester(
+    broker: Mosquitto, dsn: str, prefix: str, client_id: str, expect: int, log: Path
+) -> float:
+    """Start ``python -m ingest``; readings/s from the first stored row to the last."""
+    env = dict(
+        os.environ,
+        GREENPULSE_DATABASE_URL=dsn.replace("postgresql://", "postgresql+psycopg://"),
+        GREENPULSE_MQTT_URL=broker.url,
+        GREENPULSE_MQTT_TOPIC_PREFIX=prefix,
+        GREENPULSE_MQTT_CLIENT_ID=client_id,
+        GREENPULSE_INGEST_SUMMARY_INTERVAL_S="5",
+    )
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            first: tuple[float, int] | None = None
+            deadline = time.monotonic() + 300
+            stored = 0
+            while time.monotonic() < deadline and proc.poll() is None:
+                stored = _count(dsn)
+                now = time.monotonic()
+                if stored and first is None:
+                    first = (now, stored)
+                if stored >= expect:
+                    break
+                time.sleep(0.1)
+            if first is None or stored < expect:
+                raise RuntimeError(f"ingester stored {stored} of {expect}; see {log}")
+            elapsed = time.monotonic() - first[0]
+            return (stored - first[1]) / elapsed if elapsed > 0 else float("inf")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def _run_baseline(kind: str, broker: Mosquitto, client_id: str, expect: int, dsn: str) -> float:
+    """Messages/s of a baseline process, first message to last."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest.baselines",
+            kind,
+            f"--port={broker.port}",
+            f"--client-id={client_id}",
+            f"--expect={expect}",
+            "--timeout=20",
+            f"--dsn={dsn}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first, last, count = out.stdout.split()
+    elapsed = float(last) - float(first)
+    return (int(count) - 1) / elapsed if elapsed > 0 else 0.0
+
+
+def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Figures:
+    prefix = f"bench-{shape.name}-{uuid.uuid4().hex[:6]}"
+    ids = {kind: f"{prefix}-{kind}" for kind in ("ingest", "loop", "bare", "naive")}
+    for client_id in ids.values():
+        asyncio.run(create_session(broker.port, client_id, _topics(prefix)))
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    print(f"{shape.name}: {shape.readings} readings in {shape.messages} messages")
+    _publish(broker, prefix, shape, end)
+    figures = Figures(shape)
+
+    _truncate(dsn)
+    figures.ingester = _run_ingester(
+        broker, dsn, prefix, ids["ingest"], shape.readings, workdir / f"ingest-{shape.name}.log"
+    )
+    figures.stored = _count(dsn)
+    print(f"  ingester  {figures.ingester:10.0f} readings/s  (stored {figures.stored})")
+
+    msgs = _run_baseline("loop", broker, ids["loop"], shape.messages, dsn)
+    figures.loop = msgs * shape.per_message
+    print(f"  loop only {figures.loop:10.0f} readings/s  (ingest loop, no-op writer)")
+
+    msgs = _run_baseline("bare", broker, ids["bare"], shape.messages, dsn)
+    figures.bare = msgs * shape.per_message
+    print(f"  bare MQTT {figures.bare:10.0f} readings/s")
+
+    _truncate(dsn)
+    points = plant_points(load_plant(), shape.readings, end=end)
+    figures.copy = shape.readings / copy_rows(dsn, points)
+    print(f"  COPY      {figures.copy:10.0f} readings/s")
+
+    _truncate(dsn)
+    msgs = _run_baseline("naive", broker, ids["naive"], shape.messages, dsn)
+    figures.naive = msgs * shape.per_message
+    print(f"  naive     {figures.naive:10.0f} readings/s")
+    return figures
+
+
+def report(results: list[Figures]) -> None:
+    print()
+    print(
+        f"{'shape':<8}{'readings':>9}{'ingester/s':>12}{'loop only/s':>13}{'bare MQTT/s':>13}"
+        f"{'COPY/s':>10}"
+        f"{'naive/s':>9}{'vs bare':>9}{'vs COPY':>9}{'vs naive':>10}  zero loss"
+    )
+    for f in results:
+        print(
+            f"{f.shape.name:<8}{f.shape.readings:>9}{f.ingester:>12.0f}{f.loop:>13.0f}"
+            f"{f.bare:>13.0f}"
+            f"{f.copy:>10.0f}{f.naive:>9.0f}{f.ingester / f.bare:>9.2f}"
+            f"{f.ingester / f.copy:>9.2f}{f.ingester / f.naive:>9.1f}x  "
+            f"{'yes' if f.stored == f.shape.readings else f'NO ({f.stored})'}"
+        )
+    print("targets: single vs bare >= 0.8; batch vs COPY >= 0.5")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--single", type=int, default=50_000, help="readings, one per message")
+    parser.add_argument("--batch", type=int, default=200_000, help="readings in gateway batches")
+    parser.add_argument("--per-message", type=int, default=100)
+    args = parser.parse_args(argv)
+    shapes = [
+        Shape("single", min(args.single, MAX_READINGS), 1),
+        Shape("batch", min(args.batch, MAX_READINGS), args.per_message),
+    ]
+    name = f"gp_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = _dsn(name)
+    workdir = Path(tempfile.mkdtemp(prefix="greenpulse-bench-"))
+    broker = start_mosquitto(data_dir=workdir / "mosquitto")
+    try:
+        engine = make_engine(dsn.replace("postgresql://", "postgresql+psycopg://"))
+        storage = migrate.upgrade(engine, timescaledb=True)
+        sync_plant(make_sessionmaker(engine), load_plant())
+        engine.dispose()
+        print(
+            f"database {name}: {storage.mode.value}; broker on port {broker.port}; logs {workdir}"
+        )
+        report([bench_shape(broker, dsn, shape, workdir) for shape in shapes if shape.readings])
+        return 0
+    finally:
+        broker.stop()
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())
