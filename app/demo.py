@@ -78,6 +78,8 @@ def _broker_config(port: int) -> dict[str, object]:
 
 async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
     """Run until Ctrl-C (or ``duration_s``), then stop every part cleanly."""
+    for noisy in ("amqtt", "transitions", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     database_url = options.database_url or f"sqlite:///{DEMO_DATABASE}"
     if options.database_url is None:
         await asyncio.to_thread(_fresh_database)
@@ -117,8 +119,12 @@ async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
         clock=clock,
     )
     alerts = AlertEngine(factory, plant, settings, clock=clock)
-    if announce:
-        _announce(options, tokens, storage.reason)
+
+    async def announce_when_listening() -> None:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
+            await asyncio.sleep(0.05)
+        if announce:
+            _announce(options, tokens, storage.reason)
 
     async def stop_server_when_asked() -> None:
         await stop.wait()
@@ -147,7 +153,12 @@ async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
         ),
         asyncio.create_task(server.serve(), name="api"),
         asyncio.create_task(stop_server_when_asked(), name="stopper"),
+        asyncio.create_task(announce_when_listening(), name="announce"),
     ]
+    for task in tasks:
+        if task.get_name() in {"ingester", "alerts", "api"}:
+            # if a core part ends (a port already in use, say), stop the whole demo
+            task.add_done_callback(lambda _: stop.set())
     if options.duration_s is not None:
         tasks.append(asyncio.create_task(stop_after(options.duration_s), name="timer"))
     try:
@@ -161,6 +172,8 @@ async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 log.error("demo: %s failed: %r", task.get_name(), task.exception())
+        if not server.started:
+            print(f"GreenPulse demo could not serve on port {options.port}.", flush=True)
         with contextlib.suppress(Exception):
             await broker.shutdown()
         engine.dispose()
