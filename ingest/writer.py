@@ -19,23 +19,24 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Insert, delete, select, text, update
+from sqlalchemy import Insert, bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import (
+    Base,
     MeterEventRow,
     MeterStateRow,
     ReadingRow,
     RejectedMessageRow,
     RollupRow,
 )
-from app.db.rollups import DAY, HOUR, day_bucket, hour_bucket, interval_start, spread
+from app.db.rollups import DAY, HOUR, buckets, interval_start, next_day_start, spread
 from app.db.timescale import StorageInfo, StorageMode
 from app.domain.plant import Meter, Plant
 from app.domain.registers import (
@@ -50,6 +51,8 @@ from app.domain.units import parse_unit
 from ingest.decode import DecodedReading, Rejection
 
 log = logging.getLogger(__name__)
+
+_ESTIMATED = int(Quality.ESTIMATED)  # plain int: IntFlag arithmetic is slow on the hot path
 
 
 @dataclass
@@ -92,6 +95,9 @@ class _RollupDeltas:
 
     def __init__(self) -> None:
         self._acc: dict[tuple[str, str, datetime], list[float]] = defaultdict(lambda: [0.0, 0, 0])
+        # the hour and day windows of the last interval seen per meter: consecutive readings
+        # almost always share them, and the bucket arithmetic is the hot path
+        self._last: dict[str, tuple[datetime, datetime, list[float], list[float]]] = {}
 
     def add(
         self,
@@ -107,16 +113,25 @@ class _RollupDeltas:
         if quantity is None:
             return
         start = interval_start(since, time, info.meter.expected_interval_s)
+        estimated = sign if quality & _ESTIMATED else 0
+        last = self._last.get(meter_id)
+        if last is not None and last[0] <= start and time <= last[1]:
+            # (start, time] lies inside the window both of last's buckets cover
+            for acc in (last[2], last[3]):
+                acc[0] += sign * quantity
+                acc[1] += sign
+                acc[2] += estimated
+            return
         for resolution, bucket, share in spread(start, time, quantity, info.zone):
             self._acc[(meter_id, resolution, bucket)][0] += sign * share
-        estimated = 1 if quality & Quality.ESTIMATED else 0
-        for key in (
-            (meter_id, HOUR, hour_bucket(time)),
-            (meter_id, DAY, day_bucket(time, info.zone)),
-        ):
-            acc = self._acc[key]
+        hour, day = buckets(time, info.zone)
+        hour_acc, day_acc = self._acc[(meter_id, HOUR, hour)], self._acc[(meter_id, DAY, day)]
+        for acc in (hour_acc, day_acc):
             acc[1] += sign
-            acc[2] += sign * estimated
+            acc[2] += estimated
+        window_start = max(hour, day)
+        window_end = min(hour + timedelta(hours=1), next_day_start(day, info.zone))
+        self._last[meter_id] = (window_start, window_end, hour_acc, day_acc)
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -233,8 +248,8 @@ class BatchWriter:
             previous = RegisterPoint(last_time, state.last_value) if state and last_time else None
             late = [r for r in readings if last_time is not None and r.time <= last_time]
             newer = [r for r in readings if last_time is None or r.time > last_time]
-            for reading in late:
-                self._write_late(session, info, reading, now, deltas, events, result)
+            if late:
+                self._write_late(session, info, late, now, deltas, events, result)
             last_step: Step | None = None
             elapsed_s: float | None = None
             for reading in newer:
@@ -261,10 +276,13 @@ class BatchWriter:
                 if result.newest_time is None or previous.time > result.newest_time:
                     result.newest_time = previous.time
         if fresh:
-            session.execute(
-                self._insert(ReadingRow).on_conflict_do_nothing(),
-                [_row_params(r, now) for r in fresh],
-            )
+            if self._postgres:
+                _copy_readings(session, fresh, now)
+            else:
+                session.execute(
+                    self._insert(ReadingRow).on_conflict_do_nothing(),
+                    [_row_params(r, now) for r in fresh],
+                )
             result.written += len(fresh)
         if state_rows:
             ins = self._insert(MeterStateRow)
@@ -307,71 +325,112 @@ class BatchWriter:
         self,
         session: Session,
         info: _MeterInfo,
-        reading: DecodedReading,
+        late: list[DecodedReading],
         now: datetime,
         deltas: _RollupDeltas,
         events: list[dict[str, Any]],
         result: WriteResult,
     ) -> None:
-        """A reading at or before the newest stored one: a duplicate, or late data to splice in."""
-        meter_id = reading.meter_id
-        time = reading.time.astimezone(UTC)
-        exists = session.scalar(
-            select(ReadingRow.time).where(ReadingRow.meter_id == meter_id, ReadingRow.time == time)
-        )
-        if exists is not None:
-            result.duplicates += 1
+        """Readings at or before a meter's newest stored one: duplicates, or late data.
+
+        One pass per meter and batch, whatever the number of late readings (redelivery
+        after a crash, or two ingesters sharing a subscription, make many): the stored
+        readings around them are read once, the new ones are spliced in, and every stored
+        reading whose predecessor changed is re-stepped with its rollups corrected.
+        """
+        meter_id = info.meter.id
+        times = [r.time.astimezone(UTC) for r in late]
+        low, high = min(times), max(times)
+        stored = session.execute(
+            select(ReadingRow.time, ReadingRow.value, ReadingRow.quantity, ReadingRow.quality)
+            .where(ReadingRow.meter_id == meter_id, ReadingRow.time >= low, ReadingRow.time <= high)
+            .order_by(ReadingRow.time)
+        ).all()
+        stored_times = {_aware(row.time) for row in stored}
+        new = [r for r, t in zip(late, times, strict=True) if t not in stored_times]
+        result.duplicates += len(late) - len(new)
+        if not new:
             return
         before = session.execute(
             select(ReadingRow.time, ReadingRow.value)
-            .where(ReadingRow.meter_id == meter_id, ReadingRow.time < time)
+            .where(ReadingRow.meter_id == meter_id, ReadingRow.time < low)
             .order_by(ReadingRow.time.desc())
             .limit(1)
         ).first()
-        previous = RegisterPoint(_aware(before.time), before.value) if before else None
-        row, point, late_step = self._stepped(info, reading, previous)
-        row.quality |= Quality.LATE
-        session.execute(self._insert(ReadingRow), [_row_params(row, now)])
-        deltas.add(
-            info, meter_id, previous.time if previous else None, row.time, row.quantity, row.quality
-        )
-        if late_step.event is not None:
-            events.append(_event(meter_id, row, late_step, previous, now))
-        result.written += 1
-        result.late += 1
-        result.sites.add(info.site_id)
-
         after = session.execute(
             select(ReadingRow.time, ReadingRow.value, ReadingRow.quantity, ReadingRow.quality)
-            .where(ReadingRow.meter_id == meter_id, ReadingRow.time > time)
+            .where(ReadingRow.meter_id == meter_id, ReadingRow.time > high)
             .order_by(ReadingRow.time)
             .limit(1)
         ).first()
-        if after is None:
-            return
-        after_time = _aware(after.time)
-        restep = step(point, RegisterPoint(after_time, after.value), info.spec)
-        quality = int(restep.quality) | (after.quality & Quality.LATE)
-        session.execute(
-            update(ReadingRow)
-            .where(ReadingRow.meter_id == meter_id, ReadingRow.time == after_time)
-            .values(quantity=restep.quantity, quality=quality)
-        )
-        # the later reading's interval used to start at the reading before this one
-        old_since = previous.time if previous else None
-        deltas.add(info, meter_id, old_since, after_time, after.quantity, after.quality, sign=-1)
-        deltas.add(info, meter_id, point.time, after_time, restep.quantity, quality)
-        # the event (if any) the later reading had was judged without this reading
-        session.execute(
-            delete(MeterEventRow).where(
-                MeterEventRow.meter_id == meter_id, MeterEventRow.time == after_time
+        neighbours = [*stored, after] if after is not None else list(stored)
+        # merge: (time, kind, payload); stored rows keep their stored-only predecessor
+        merged: list[tuple[datetime, int, Any]] = [(r.time.astimezone(UTC), 0, r) for r in new]
+        merged += [(_aware(row.time), 1, row) for row in neighbours]
+        merged.sort(key=lambda item: item[0])
+
+        previous = RegisterPoint(_aware(before.time), before.value) if before else None
+        stored_previous = previous
+        inserted: list[_Row] = []
+        changed: list[dict[str, Any]] = []
+        for time, kind, item in merged:
+            if kind == 0:
+                row, point, this_step = self._stepped(info, item, previous)
+                row.quality |= Quality.LATE
+                inserted.append(row)
+                deltas.add(
+                    info,
+                    meter_id,
+                    previous.time if previous else None,
+                    time,
+                    row.quantity,
+                    row.quality,
+                )
+                if this_step.event is not None:
+                    events.append(_event(meter_id, row, this_step, previous, now))
+                previous = point
+                continue
+            point = RegisterPoint(time, item.value)
+            if previous != stored_previous:
+                # a new reading now precedes this stored one: its interval changed
+                restep = step(previous, point, info.spec)
+                quality = int(restep.quality) | (item.quality & Quality.LATE)
+                changed.append({"m": meter_id, "t": time, "q": restep.quantity, "f": quality})
+                old_since = stored_previous.time if stored_previous else None
+                deltas.add(info, meter_id, old_since, time, item.quantity, item.quality, sign=-1)
+                deltas.add(
+                    info,
+                    meter_id,
+                    previous.time if previous else None,
+                    time,
+                    restep.quantity,
+                    quality,
+                )
+                # the event (if any) it had was judged without the new reading
+                session.execute(
+                    delete(MeterEventRow).where(
+                        MeterEventRow.meter_id == meter_id, MeterEventRow.time == time
+                    )
+                )
+                if restep.event is not None:
+                    row = _Row(
+                        meter_id, time, item.value, "", item.value, restep.quantity, quality, None
+                    )
+                    events.append(_event(meter_id, row, restep, previous, now))
+            previous = stored_previous = point
+        session.execute(self._insert(ReadingRow), [_row_params(r, now) for r in inserted])
+        if changed:
+            table = Base.metadata.tables["readings"]
+            # Core executemany (the ORM would insist on a by-primary-key bulk update)
+            session.connection().execute(
+                update(table)
+                .where(table.c.meter_id == bindparam("m"), table.c.time == bindparam("t"))
+                .values(quantity=bindparam("q"), quality=bindparam("f")),
+                changed,
             )
-        )
-        if restep.event is not None:
-            after_row = _Row(
-                meter_id, after_time, after.value, "", after.value, restep.quantity, quality, None
-            )
-            events.append(_event(meter_id, after_row, restep, point, now))
+        result.written += len(inserted)
+        result.late += len(inserted)
+        result.sites.add(info.site_id)
 
     def _stepped(
         self, info: _MeterInfo, reading: DecodedReading, previous: RegisterPoint | None
@@ -397,6 +456,61 @@ class BatchWriter:
         dialect: Any = postgresql if self._postgres else sqlite
         statement: Insert = dialect.insert(model)
         return statement
+
+
+_READING_COLUMNS = "meter_id, time, raw_value, raw_unit, value, quantity, quality, seq, received_at"
+_READING_TYPES = (
+    "text",
+    "timestamptz",
+    "float8",
+    "text",
+    "float8",
+    "float8",
+    "int2",
+    "int4",
+    "timestamptz",
+)
+
+
+def _copy_readings(session: Session, rows: Sequence[_Row], now: datetime) -> None:
+    """Binary COPY into a per-connection staging table, then one INSERT … ON CONFLICT.
+
+    COPY cannot skip conflicting rows itself; staging keeps the write idempotent while
+    moving the rows at COPY speed rather than statement by statement.
+    """
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    with raw.cursor() as cursor:
+        if not connection.info.get("readings_staging"):
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
+                "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            connection.info["readings_staging"] = True
+        with cursor.copy(
+            f"COPY readings_staging ({_READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(_READING_TYPES)
+            for r in rows:
+                copy.write_row(
+                    (
+                        r.meter_id,
+                        r.time,
+                        r.raw_value,
+                        r.raw_unit,
+                        r.value,
+                        r.quantity,
+                        r.quality,
+                        r.seq,
+                        now,
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO readings ({_READING_COLUMNS}) "
+            f"SELECT {_READING_COLUMNS} FROM readings_staging ON CONFLICT DO NOTHING"
+        )
+        # ON COMMIT DELETE ROWS empties it at commit; a rolled-back batch leaves nothing behind
+        cursor.execute("TRUNCATE readings_staging")
 
 
 @cache

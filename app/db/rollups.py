@@ -11,6 +11,7 @@ as one sample in the bucket where it ends.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
@@ -32,17 +33,35 @@ def hour_bucket(time: datetime) -> datetime:
 
 def day_bucket(time: datetime, zone: ZoneInfo) -> datetime:
     """Start (as a UTC instant) of the site-local day an interval ending at ``time`` belongs to."""
-    local = (time - _EPSILON).astimezone(zone)
+    return buckets(time, zone)[1]
+
+
+def buckets(time: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The hour and the site-local day an interval ending at ``time`` belongs to."""
+    t = time - _EPSILON
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    hour = t.replace(minute=0, second=0, microsecond=0)
+    start, end = _day_window(hour, zone)
+    # an hour holds at most one local midnight (half-hour zones put it mid-hour)
+    return hour, start if t < end else end
+
+
+@lru_cache(maxsize=8192)
+def _day_window(hour_start: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day containing ``hour_start``, as UTC instants [start, end) (hot path: cached)."""
+    local = hour_start.astimezone(zone)
     midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
-    return midnight.astimezone(UTC)
+    return midnight.astimezone(UTC), _next_day(midnight.astimezone(UTC), zone)
 
 
 def spread(
     since: datetime, until: datetime, quantity: float, zone: ZoneInfo
 ) -> list[tuple[str, datetime, float]]:
     """Shares of ``quantity`` per (resolution, bucket) for the interval ``(since, until]``."""
-    if until <= since:
-        return [(HOUR, hour_bucket(until), quantity), (DAY, day_bucket(until, zone), quantity)]
+    hour, day = buckets(until, zone)
+    if since >= hour and since >= day:  # the usual case: the interval sits in one hour
+        return [(HOUR, hour, quantity), (DAY, day, quantity)]
     total_s = (until - since).total_seconds()
     shares: list[tuple[str, datetime, float]] = []
     for resolution, bucket_of, step in (
@@ -60,6 +79,11 @@ def spread(
 
 def _next_hour(bucket: datetime) -> datetime:
     return bucket + timedelta(hours=1)
+
+
+def next_day_start(bucket: datetime, zone: ZoneInfo) -> datetime:
+    """The start (UTC) of the local day after the one starting at ``bucket``."""
+    return _next_day(bucket, zone)
 
 
 def _next_day(bucket: datetime, zone: ZoneInfo) -> datetime:
