@@ -45,8 +45,18 @@ def test_demo_serves_live_figures_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port, mqtt_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENPULSE_")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from app.cli import main; main()", "demo",
-         "--port", str(port), "--mqtt-port", str(mqtt_port), "--backfill-hours", "3"],
+        [
+            sys.executable,
+            "-c",
+            "from app.cli import main; main()",
+            "demo",
+            "--port",
+            str(port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--backfill-hours",
+            "3",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
