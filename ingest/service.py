@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from app.config import Settings
 from app.domain.plant import Plant
-from app.mqtt import BATCH_SUFFIX, READING_SUFFIX, client_kwargs
+from app.mqtt import BATCH_SUFFIX, READING_SUFFIX, client_kwargs, live_topic
 from ingest.decode import DecodedReading, Limits, PlantIndex, Reason, Rejection, decode
 from ingest.metrics import IngestMetrics, RejectionLog, Summary
 from ingest.writer import WriteResult
@@ -151,6 +151,10 @@ class AckingClient(aiomqtt.Client):
         """
         queue = self._queue
         return None if queue.empty() else queue.get_nowait()
+
+    def publish_nowait(self, topic: str, payload: bytes = b"") -> None:
+        """Queue a QoS 0 PUBLISH with paho directly (no await, no delivery guarantee)."""
+        self._client.publish(topic, payload, qos=0)
 
     @property
     def disconnected(self) -> asyncio.Future[None]:
@@ -462,6 +466,7 @@ class Ingester:
             m.batch_latency.observe(time.monotonic() - started)
             self._record(result)
             self._ack(batch)
+            self._announce(result)
             self._writing_weight = 0
             if self._queued_weight < self._options.max_pending_readings:
                 self._space.set()
@@ -574,6 +579,19 @@ class Ingester:
         newest = getattr(result, "newest_time", None)
         if newest is not None:
             m.lag.set(max(0.0, (self._clock() - newest).total_seconds()))
+
+    def _announce(self, result: WriteResult) -> None:
+        """Tell API processes which sites have new figures (QoS 0: a hint, never data).
+
+        Without it the wall screens still refresh every second; with it they refresh as
+        soon as a batch commits.
+        """
+        client = self._client
+        if client is None or not result.sites:
+            return
+        for site_id in sorted(result.sites):
+            # paho queues the PUBLISH without awaiting; a lost hint costs at most one tick
+            client.publish_nowait(live_topic(self._prefix, site_id))
 
     def _ack(self, batch: Iterable[_Pending]) -> None:
         """PUBACK in receipt order, on the connection the messages came in on."""

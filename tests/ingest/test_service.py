@@ -228,3 +228,31 @@ async def test_a_message_the_database_refuses_is_set_aside_and_the_rest_goes_on(
     assert (dead.reason, dead.meter_id, dead.payload) == ("write_failed", "el-office", payload)
     assert "check constraint violated" in dead.detail
     assert m.value(m.rejected.labels("write_failed")) == 1
+
+
+async def test_a_committed_batch_is_announced_on_the_live_topic(
+    mosquitto: Mosquitto, make_database: Callable[[str], Database]
+) -> None:
+    """API processes refresh a site's figures as soon as its batch commits."""
+    db = make_database("sqlite")
+    engine = make_engine(db.url)
+    plant = load_plant()
+    writer = BatchWriter(make_sessionmaker(engine), plant, StorageInfo(StorageMode.SQLITE, "t"))
+    ingester = Ingester(_settings(mosquitto, "gp-test-live"), plant, writer, FAST)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingester.run(stop))
+    m = ingester.metrics
+    try:
+        await _wait(lambda: m.value(m.reconnects) == 1, 10, "connected")
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="gp-test-api") as api:
+            await api.subscribe("greenpulse/+/live")
+            ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+            payload = json.dumps({"ts": ts, "value": 12.5, "unit": "kWh"}).encode()
+            await _publish(mosquitto, [("greenpulse/guian/el-comp-01/reading", payload)])
+            message = await asyncio.wait_for(anext(aiter(api.messages)), 10)
+            assert str(message.topic) == "greenpulse/guian/live"
+            assert m.value(m.written) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        engine.dispose()
