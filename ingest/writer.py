@@ -45,6 +45,7 @@ from app.domain.registers import (
     RegisterPoint,
     RegisterSpec,
     Step,
+    plain_rise,
     step,
 )
 from app.domain.units import parse_unit
@@ -88,6 +89,16 @@ class _Row:
     quantity: float | None
     quality: int
     seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Last:
+    """A meter's newest reading after a batch: the next batch's register continuity."""
+
+    time: datetime
+    value: float
+    quantity: float | None
+    rate_per_h: float | None
 
 
 class _RollupDeltas:
@@ -250,31 +261,21 @@ class BatchWriter:
             newer = [r for r in readings if last_time is None or r.time > last_time]
             if late:
                 self._write_late(session, info, late, now, deltas, events, result)
-            last_step: Step | None = None
-            elapsed_s: float | None = None
-            for reading in newer:
-                row, point, this_step = self._stepped(info, reading, previous)
-                fresh.append(row)
-                since = previous.time if previous else None
-                deltas.add(info, meter_id, since, row.time, row.quantity, row.quality)
-                if this_step.event is not None:
-                    events.append(_event(meter_id, row, this_step, previous, now))
-                elapsed_s = (point.time - previous.time).total_seconds() if previous else None
-                previous, last_step = point, this_step
-            if newer and previous is not None and last_step is not None:
+            if newer:
+                last = self._step_run(info, newer, previous, fresh, deltas, events, now)
                 state_rows.append(
                     {
                         "meter_id": meter_id,
-                        "last_time": previous.time,
-                        "last_value": previous.value,
-                        "last_quantity": last_step.quantity,
-                        "last_rate_per_h": _rate_per_hour(info, previous, last_step, elapsed_s),
+                        "last_time": last.time,
+                        "last_value": last.value,
+                        "last_quantity": last.quantity,
+                        "last_rate_per_h": last.rate_per_h,
                         "received_at": now,
                     }
                 )
                 result.sites.add(info.site_id)
-                if result.newest_time is None or previous.time > result.newest_time:
-                    result.newest_time = previous.time
+                if result.newest_time is None or last.time > result.newest_time:
+                    result.newest_time = last.time
         if fresh:
             if self._postgres:
                 _copy_readings(session, fresh, now)
@@ -320,6 +321,72 @@ class BatchWriter:
                 ),
                 rollups,
             )
+
+    def _step_run(
+        self,
+        info: _MeterInfo,
+        readings: list[DecodedReading],
+        previous: RegisterPoint | None,
+        out: list[_Row],
+        deltas: _RollupDeltas,
+        events: list[dict[str, Any]],
+        now: datetime,
+    ) -> _Last:
+        """Step a meter's time-ordered run of new readings (the hot path).
+
+        A cumulative register that simply rose by a plausible amount is judged by
+        ``plain_rise`` without building points and steps; anything else gets the full
+        ``step``.
+        """
+        spec = info.spec
+        cumulative = spec.kind is RegisterKind.CUMULATIVE
+        meter_id = info.meter.id
+        multiplier = info.meter.multiplier
+        prev_time = previous.time if previous else None
+        prev_value = previous.value if previous else 0.0
+        quantity: float | None = None
+        elapsed_s: float | None = None
+        for reading in readings:
+            time = reading.time
+            if time.tzinfo is not UTC:
+                time = time.astimezone(UTC)
+            value = reading.raw_value * multiplier * _unit_factor(reading.raw_unit)
+            elapsed_s = (time - prev_time).total_seconds() if prev_time is not None else None
+            quantity = None
+            if cumulative and elapsed_s is not None:
+                quantity = plain_rise(prev_value, value, elapsed_s, spec)
+            event: tuple[Step, RegisterPoint | None] | None = None
+            if quantity is not None:
+                quality = 0
+            else:
+                before = RegisterPoint(prev_time, prev_value) if prev_time is not None else None
+                full = step(before, RegisterPoint(time, value), spec)
+                quantity, quality = full.quantity, int(full.quality)
+                if full.event is not None:
+                    event = (full, before)
+            row = _Row(
+                meter_id,
+                time,
+                reading.raw_value,
+                reading.raw_unit,
+                value,
+                quantity,
+                quality,
+                reading.seq,
+            )
+            out.append(row)
+            deltas.add(info, meter_id, prev_time, time, quantity, quality)
+            if event is not None:
+                events.append(_event(meter_id, row, event[0], event[1], now))
+            prev_time, prev_value = time, value
+        assert prev_time is not None
+        if spec.kind is RegisterKind.INSTANTANEOUS:
+            rate: float | None = prev_value
+        elif quantity is not None and elapsed_s:
+            rate = quantity * 3600 / elapsed_s
+        else:
+            rate = None
+        return _Last(prev_time, prev_value, quantity, rate)
 
     def _write_late(
         self,
@@ -550,14 +617,3 @@ def _event(
         "detail": this_step.detail,
         "recorded_at": now,
     }
-
-
-def _rate_per_hour(
-    info: _MeterInfo, point: RegisterPoint, last_step: Step, elapsed_s: float | None
-) -> float | None:
-    """Live rate for the wall screen: kW for electricity, m³/h for gas and water."""
-    if info.spec.kind is RegisterKind.INSTANTANEOUS:
-        return point.value
-    if last_step.quantity is None or not elapsed_s:
-        return None
-    return last_step.quantity * 3600 / elapsed_s

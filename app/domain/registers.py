@@ -187,10 +187,30 @@ def _jump(quantity: float, allowed: float, spec: RegisterSpec, what: str) -> Ste
     )
 
 
+def plain_rise(
+    previous_value: float, value: float, elapsed_s: float, spec: RegisterSpec
+) -> float | None:
+    """The interval quantity when a cumulative register simply rose by a plausible amount.
+
+    ``None`` means "not that simple": call ``step`` for the full judgement. This is the
+    case nearly every reading is in, checked without building points and steps.
+    """
+    if value < previous_value:
+        return None
+    delta = value - previous_value
+    allowed = plausible_max(spec, elapsed_s)
+    if allowed is not None and delta > allowed:
+        return None
+    return delta
+
+
 def _cumulative(previous: RegisterPoint | None, current: RegisterPoint, spec: RegisterSpec) -> Step:
     if previous is None:
         return Step(None, Quality.FIRST, None, "first reading: no interval yet")
     elapsed_s = (current.time - previous.time).total_seconds()
+    rise = plain_rise(previous.value, current.value, elapsed_s, spec)
+    if rise is not None:
+        return Step(rise, Quality.GOOD)
     allowed = plausible_max(spec, elapsed_s)
     if current.value >= previous.value:
         delta = current.value - previous.value
