@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from app.api.auth import ReadAccess, WriteAccess
@@ -19,6 +18,7 @@ from app.db.models import (
     RejectedMessageRow,
     RollupRow,
 )
+from app.domain.plant import GreenCertificate, Offset
 from app.figures import POWER_FLOWS
 
 router = APIRouter(prefix="/api/v1", tags=["plant"])
@@ -144,27 +144,6 @@ def site_history(
     }
 
 
-class CertificateIn(BaseModel):
-    period_start: date
-    period_end: date
-    mwh: float = Field(gt=0)
-    scheme: str = "GEC"
-    reference: str | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> CertificateIn:
-        if self.period_end <= self.period_start:
-            raise ValueError("period_end must be after period_start")
-        return self
-
-
-class OffsetIn(BaseModel):
-    retired_on: date
-    tonnes_co2e: float = Field(gt=0)
-    standard: str
-    reference: str | None = None
-
-
 @router.get("/sites/{site_id}/certificates")
 def list_certificates(site_id: str, session: SessionDep, _: ReadAccess) -> list[dict[str, Any]]:
     rows = session.scalars(
@@ -185,7 +164,7 @@ def list_certificates(site_id: str, session: SessionDep, _: ReadAccess) -> list[
 
 @router.post("/sites/{site_id}/certificates", status_code=status.HTTP_201_CREATED)
 def add_certificate(
-    site_id: str, body: CertificateIn, plant: PlantDep, session: SessionDep, _: WriteAccess
+    site_id: str, body: GreenCertificate, plant: PlantDep, session: SessionDep, _: WriteAccess
 ) -> dict[str, Any]:
     """Record green electricity certificates retired for a period (market-based scope 2)."""
     resolve_scope(plant, site_id)
@@ -197,7 +176,7 @@ def add_certificate(
 
 @router.post("/sites/{site_id}/offsets", status_code=status.HTTP_201_CREATED)
 def add_offset(
-    site_id: str, body: OffsetIn, plant: PlantDep, session: SessionDep, _: WriteAccess
+    site_id: str, body: Offset, plant: PlantDep, session: SessionDep, _: WriteAccess
 ) -> dict[str, Any]:
     """Record offsets retired (reported beside the inventory, never netted into it)."""
     resolve_scope(plant, site_id)
