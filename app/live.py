@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -25,21 +26,26 @@ Snapshot = dict[str, Any]
 MAX_RATE = 4.0
 
 
+def encode(snapshot: Snapshot) -> str:
+    """JSON text of a snapshot, encoded once and sent to every client as is."""
+    return json.dumps(snapshot, separators=(",", ":"))
+
+
 class Mailbox:
-    """Holds at most one pending snapshot; a newer one replaces it."""
+    """Holds at most one pending snapshot (as JSON text); a newer one replaces it."""
 
     def __init__(self) -> None:
-        self._item: Snapshot | None = None
+        self._item: str | None = None
         self._ready = asyncio.Event()
         self.coalesced = 0
 
-    def put(self, snapshot: Snapshot) -> None:
+    def put(self, snapshot: str) -> None:
         if self._item is not None:
             self.coalesced += 1
         self._item = snapshot
         self._ready.set()
 
-    async def get(self) -> Snapshot:
+    async def get(self) -> str:
         await self._ready.wait()
         self._ready.clear()
         item, self._item = self._item, None
@@ -51,7 +57,7 @@ class _Feed:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.mailboxes: set[Mailbox] = set()
-        self.latest: Snapshot | None = None
+        self.latest: str | None = None
         self.nudge = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -120,9 +126,9 @@ class LiveHub:
                 await asyncio.sleep(self._interval_s)
                 continue
             self.computations += 1
-            feed.latest = snapshot
+            text = feed.latest = encode(snapshot)
             for mailbox in list(feed.mailboxes):
-                mailbox.put(snapshot)
+                mailbox.put(text)
             # the next tick is one interval after this one started, or sooner when nudged
             remaining = self._interval_s - (loop.time() - started)
             with contextlib.suppress(TimeoutError):

@@ -70,7 +70,7 @@ async def _stream(websocket: WebSocket, site_id: str, area_id: str | None) -> No
                 if getter not in done:
                     getter.cancel()
                     break
-                await asyncio.wait_for(websocket.send_json(getter.result()), SEND_TIMEOUT_S)
+                await asyncio.wait_for(websocket.send_text(getter.result()), SEND_TIMEOUT_S)
     except (WebSocketDisconnect, TimeoutError, RuntimeError):
         log.debug("live client for %s left", scope.key)
     finally:
