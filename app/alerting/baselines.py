@@ -22,6 +22,9 @@ from app.db.rollups import HOUR, hour_bucket
 from app.domain.baseline import HourOfWeekBaseline
 from app.domain.plant import Site
 
+EDGE_MINUTES = 30
+"""Minutes from an hour boundary within which the neighbouring hour also counts."""
+
 _HALF_HOUR: Final = timedelta(minutes=30)
 
 
@@ -88,8 +91,14 @@ class BaselineCache:
         def build(series: Mapping[datetime, float]) -> HourOfWeekBaseline:
             # the middle of the hour names the local hour, also for half-hour time zones
             samples = [((b + _HALF_HOUR).astimezone(zone), q) for b, q in sorted(series.items())]
+            # the hourly baseline knows nothing of load changes inside an hour (meal
+            # times, dawn lighting): every minute is judged against the higher of its
+            # own hour and the nearer neighbour (a normal week opened 15 alerts at 20)
             return HourOfWeekBaseline.from_history(
-                samples, min_samples=self.min_weeks, max_samples_per_bucket=self.weeks
+                samples,
+                min_samples=self.min_weeks,
+                max_samples_per_bucket=self.weeks,
+                edge_minutes=EDGE_MINUTES,
             )
 
         for key, meter_id in meters.items():

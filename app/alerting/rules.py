@@ -23,10 +23,12 @@ class RuleScope(StrEnum):
     METER = "meter"
 
 
-SPIKE_RESOURCES: Final = frozenset(
-    {Resource.ELECTRICITY, Resource.ELECTRICITY_IMPORT, Resource.GAS}
-)
-"""Meters judged for spikes: consumption feeders, grid imports and gas."""
+SPIKE_RESOURCES: Final = frozenset({Resource.ELECTRICITY, Resource.GAS})
+"""Meters judged for spikes: consumption feeders and gas.
+
+Not grid imports: import is consumption minus PV, so a passing cloud moves it by
+megawatts in minutes (a normal simulated week opened 26 false alerts on the incomers);
+a real consumption spike shows on the feeders and their areas."""
 
 PV_MIN_EXPECTED_FRACTION: Final = 0.1
 """PV is judged only when a clear sky would give at least this fraction of the rating,
