@@ -187,12 +187,17 @@ async def test_two_api_processes_and_two_writers_agree(clean_backend: Backend) -
 
     plant = worked_example_plant()
     sync_plant(clean_backend.factory, plant)
+    units = {m.id: m.unit for _, m in plant.meters()}
     readings = [
         DecodedReading(
-            "guian", meter, HOUR_START + timedelta(minutes=m), 1000.0 + delta * m / 59, unit, None
+            "guian",
+            meter,
+            HOUR_START + timedelta(minutes=m),
+            1000.0 + delta * m / 59,
+            units[meter],
+            None,
         )
         for meter, delta in HOUR_DELTAS.items()
-        for unit in [{m.id: m.unit for _, m in plant.meters()}[meter]]
         for m in range(60)
     ]
     writers = [BatchWriter(clean_backend.factory, plant, clean_backend.storage) for _ in range(2)]
