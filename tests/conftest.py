@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,6 +21,7 @@ from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.models import Base
 from app.db.timescale import StorageInfo, StorageMode
+from ingest.broker import BrokerError, Mosquitto, mosquitto_binary, start_mosquitto
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_DSN = os.environ.get("GREENPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -138,6 +140,22 @@ def mqtt_broker() -> tuple[str, int]:
     if not broker_available():
         require("Mosquitto", f"no broker at {MQTT_HOST}:{MQTT_PORT}")
     return MQTT_HOST, MQTT_PORT
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A throwaway Mosquitto with the recommended config (deploy/mosquitto/greenpulse.conf)."""
+    if mosquitto_binary() is None:
+        require("Mosquitto", "the mosquitto binary is not installed")
+    try:
+        broker = start_mosquitto(data_dir=tmp_path / "mosquitto")
+    except BrokerError as exc:
+        require("Mosquitto", str(exc))
+        raise
+    try:
+        yield broker
+    finally:
+        broker.kill()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,12 +33,12 @@ from app.domain.plant import Plant, Resource
 from app.main import create_app
 from app.mqtt import alerts_topic
 from app.plant_file import load_plant
-from ingest.broker import BrokerError, Mosquitto, mosquitto_binary, start_mosquitto
+from ingest.broker import Mosquitto
 from ingest.decode import DecodedReading, PlantIndex
 from ingest.service import Ingester, IngestOptions
 from ingest.writer import BatchWriter
 from simulator import PlantSimulator, SimOptions
-from tests.conftest import Backend, require
+from tests.conftest import Backend
 from tests.e2e.alerts_support import (
     SEED,
     SITE,
@@ -111,22 +110,6 @@ def history(plant: Plant) -> list[DecodedReading]:
     readings = history_readings(plant)
     print(f"\nhistory: {len(readings)} readings generated in {time.monotonic() - began:.1f} s")
     return readings
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A throwaway Mosquitto with the recommended config (deploy/mosquitto/greenpulse.conf)."""
-    if mosquitto_binary() is None:
-        require("Mosquitto", "the mosquitto binary is not installed")
-    try:
-        broker = start_mosquitto(data_dir=tmp_path / "mosquitto")
-    except BrokerError as exc:
-        require("Mosquitto", str(exc))
-        raise
-    try:
-        yield broker
-    finally:
-        broker.kill()
 
 
 @pytest.fixture

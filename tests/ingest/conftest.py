@@ -29,26 +29,10 @@ from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.plant_sync import sync_plant
 from app.plant_file import load_plant
-from ingest.broker import BrokerError, Mosquitto, free_port, mosquitto_binary, start_mosquitto
+from ingest.broker import Mosquitto, free_port
 from tests.conftest import PG_ADMIN_DSN, require
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A throwaway Mosquitto with the recommended config (deploy/mosquitto/greenpulse.conf)."""
-    if mosquitto_binary() is None:
-        require("Mosquitto", "the mosquitto binary is not installed")
-    try:
-        broker = start_mosquitto(data_dir=tmp_path / "mosquitto")
-    except BrokerError as exc:
-        require("Mosquitto", str(exc))
-        raise
-    try:
-        yield broker
-    finally:
-        broker.kill()
 
 
 # --- databases ---------------------------------------------------------------------------------
