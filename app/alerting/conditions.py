@@ -216,18 +216,8 @@ class ConditionTracker:
         unit = rate_unit(meter)
 
         def describe_spike(transition: Transition) -> str:
-            return describe(
-                AlertKind.SPIKE,
-                meter_id=meter.id,
-                meter_name=meter.name,
-                area_name=area_name,
-                since=transition.since,
-                tz=site.zone,
-                observed=transition.observed,
-                expected=transition.expected,
-                threshold=transition.threshold,
-                unit=unit,
-                now=now,
+            return _describe_transition(
+                AlertKind.SPIKE, meter, area_name, site, transition, unit, now
             )
 
         subject = _SpikeSubject(
@@ -390,18 +380,8 @@ class ConditionTracker:
                 f"since {_hhmm(transition.since, site.zone)}"
             )
             return Step(commit, Clear(key, note))
-        message = describe(
-            AlertKind.PV_SHORTFALL,
-            meter_id=meter.id,
-            meter_name=meter.name,
-            area_name=area_name,
-            since=transition.since,
-            tz=site.zone,
-            observed=transition.observed,
-            expected=transition.expected,
-            threshold=transition.threshold,
-            unit="kW",
-            now=now,
+        message = _describe_transition(
+            AlertKind.PV_SHORTFALL, meter, area_name, site, transition, "kW", now
         )
         candidate = AlertCandidate(
             kind=AlertKind.PV_SHORTFALL,
@@ -416,3 +396,28 @@ class ConditionTracker:
             unit="kW",
         )
         return Step(commit, Open(candidate, Target(site.id, meter.area, meter.id)))
+
+
+def _describe_transition(
+    kind: AlertKind,
+    meter: Meter,
+    area_name: str | None,
+    site: Site,
+    transition: Transition,
+    unit: str,
+    now: datetime,
+) -> str:
+    """The message for a meter condition that opened: observed vs expected, since when."""
+    return describe(
+        kind,
+        meter_id=meter.id,
+        meter_name=meter.name,
+        area_name=area_name,
+        since=transition.since,
+        tz=site.zone,
+        observed=transition.observed,
+        expected=transition.expected,
+        threshold=transition.threshold,
+        unit=unit,
+        now=now,
+    )
