@@ -54,7 +54,11 @@ def plant_points(
         site, meter = meters[i % len(meters)]
         k = i // len(meters)
         if meter.register_kind is RegisterKind.CUMULATIVE:
-            value = 1000.0 + k * 0.5
+            # at most 0.5 canonical units a step and half the meter's plausible rate (so no
+            # register event fires); behind a CT ratio the raw register moves less
+            rate = meter.plausible_rate_per_hour()
+            step = 0.5 if rate is None else min(0.5, rate * step_s / 3600 / 2)
+            value = 1000.0 + k * step / meter.multiplier
         elif meter.register_kind is RegisterKind.INTERVAL:
             value = 0.5
         else:
