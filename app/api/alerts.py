@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.orm import Session
 
 from app.alerting.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
 from app.alerting.webhooks import webhook_config
@@ -20,7 +21,8 @@ from app.api.auth import ReadAccess, WriteAccess
 from app.api.deps import PlantDep, SessionDep
 from app.db import alert_store
 from app.db.alert_store import AlertNotFound, alert_json
-from app.domain.alerts import AlertKind, InvalidTransition, Severity
+from app.db.models import AlertRow
+from app.domain.alerts import AlertKind, Severity
 from app.domain.plant import AlertRules, Plant
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -215,20 +217,9 @@ def acknowledge(
     alert_id: int, body: AcknowledgeBody, request: Request, session: SessionDep, _: WriteAccess
 ) -> dict[str, Any]:
     """Someone owns the alert; it stays on the banner until its condition clears."""
-    try:
-        row = alert_store.acknowledge_alert(
-            session,
-            alert_id,
-            by=body.by,
-            note=body.note,
-            now=_now(request),
-            webhook_urls=_webhook_urls(request),
-        )
-    except AlertNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}") from None
-    except ValueError as exc:  # InvalidTransition included: the alert's state forbids it
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return alert_json(row)
+    return _transition(
+        alert_store.acknowledge_alert, alert_id, body.by, body.note, request, session
+    )
 
 
 @router.post("/{alert_id}/resolve")
@@ -237,17 +228,29 @@ def resolve(
 ) -> dict[str, Any]:
     """Close the alert by hand, with a note. If its condition persists, the engine does
     not reopen it until the condition has cleared and come back."""
+    return _transition(alert_store.resolve_alert, alert_id, body.by, body.note, request, session)
+
+
+def _transition(
+    change: Callable[..., AlertRow],
+    alert_id: int,
+    by: str,
+    note: str | None,
+    request: Request,
+    session: Session,
+) -> dict[str, Any]:
+    """Apply a hand transition: 404 for an unknown alert, 409 when its state forbids it."""
     try:
-        row = alert_store.resolve_alert(
+        row = change(
             session,
             alert_id,
-            by=body.by,
-            note=body.note,
+            by=by,
+            note=note,
             now=_now(request),
             webhook_urls=_webhook_urls(request),
         )
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}") from None
-    except (InvalidTransition, ValueError) as exc:
+    except ValueError as exc:  # InvalidTransition included: the alert's state forbids it
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return alert_json(row)
