@@ -63,22 +63,11 @@ def operator_factors(session: Session) -> list[EmissionFactor]:
 
 
 def _from_row(row: EmissionFactorRow) -> EmissionFactor:
-    body = FactorIn(
-        id=row.id,
-        region=row.region,
-        resource=row.resource,
-        method=row.method,
-        value=row.value,
-        unit=row.unit,
-        gas_basis=row.gas_basis,
-        data_year=row.data_year or 0,
-        valid_from=row.valid_from or date(1970, 1, 1),
-        valid_to=row.valid_to,
-        source=row.source,
-        status=row.status,
-        notes=row.notes or "",
+    """A stored operator factor, validated exactly as a file row or an API body is."""
+    fields = {name: getattr(row, name) for name in FactorIn.model_fields}
+    return factor_from_mapping(
+        {k: v for k, v in fields.items() if v is not None}, source="database"
     )
-    return _factor(body)
 
 
 def _factor(body: FactorIn) -> EmissionFactor:
@@ -110,21 +99,7 @@ def put_factor(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     session.merge(
         EmissionFactorRow(
-            id=factor.id,
-            region=factor.region,
-            resource=factor.resource,
-            method=factor.method,
-            value=factor.value,
-            unit=factor.unit,
-            kg_per_unit=factor.kg_per_unit or 0.0,
-            gas_basis=factor.gas_basis,
-            data_year=factor.data_year,
-            valid_from=body.valid_from,
-            valid_to=body.valid_to,
-            source=factor.source,
-            status=factor.status,
-            notes=factor.notes,
-            origin="operator",
+            **body.model_dump(), kg_per_unit=factor.kg_per_unit or 0.0, origin="operator"
         )
     )
     session.flush()
