@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.db.models import ReadingRow, RollupRow
@@ -52,7 +52,7 @@ def _day_window(hour_start: datetime, zone: ZoneInfo) -> tuple[datetime, datetim
     """The local day containing ``hour_start``, as UTC instants [start, end) (hot path: cached)."""
     local = hour_start.astimezone(zone)
     midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
-    return midnight.astimezone(UTC), _next_day(midnight.astimezone(UTC), zone)
+    return midnight.astimezone(UTC), next_day_start(midnight.astimezone(UTC), zone)
 
 
 def spread(
@@ -66,7 +66,7 @@ def spread(
     shares: list[tuple[str, datetime, float]] = []
     for resolution, bucket_of, step in (
         (HOUR, hour_bucket, _next_hour),
-        (DAY, lambda t: day_bucket(t, zone), lambda b: _next_day(b, zone)),
+        (DAY, lambda t: day_bucket(t, zone), lambda b: next_day_start(b, zone)),
     ):
         start = since
         while start < until:
@@ -83,10 +83,6 @@ def _next_hour(bucket: datetime) -> datetime:
 
 def next_day_start(bucket: datetime, zone: ZoneInfo) -> datetime:
     """The start (UTC) of the local day after the one starting at ``bucket``."""
-    return _next_day(bucket, zone)
-
-
-def _next_day(bucket: datetime, zone: ZoneInfo) -> datetime:
     local = bucket.astimezone(zone) + timedelta(hours=26)  # past any DST change
     return datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
 
@@ -120,7 +116,8 @@ def rebuild_rollups(
             for resolution, bucket, share in spread(since, aware, quantity, zone):
                 totals.setdefault((resolution, bucket), [0.0, 0, 0])[0] += share
             estimated = 1 if quality & Quality.ESTIMATED else 0
-            for key in ((HOUR, hour_bucket(aware)), (DAY, day_bucket(aware, zone))):
+            hour, day = buckets(aware, zone)
+            for key in ((HOUR, hour), (DAY, day)):
                 acc = totals.setdefault(key, [0.0, 0, 0])
                 acc[1] += 1
                 acc[2] += estimated
@@ -138,20 +135,3 @@ def rebuild_rollups(
     )
     session.flush()
     return len(totals)
-
-
-def rollup_total(
-    session: Session, meter_ids: list[str], resolution: str, start: datetime, end: datetime
-) -> float:
-    """Sum of rollup quantities for the meters over buckets starting in ``[start, end)``."""
-    if not meter_ids:
-        return 0.0
-    total = session.scalar(
-        select(func.coalesce(func.sum(RollupRow.quantity), 0.0)).where(
-            RollupRow.meter_id.in_(meter_ids),
-            RollupRow.resolution == resolution,
-            RollupRow.bucket_start >= start,
-            RollupRow.bucket_start < end,
-        )
-    )
-    return float(total or 0.0)
