@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -152,7 +152,7 @@ class FigureService:
         )
         if site.baseline is not None and whole_site:
             production = by_meter.get(site.baseline.production_meter, 0.0)
-            totals = _with_production(totals, production)
+            totals = replace(totals, production_units=production)
         carbon = compute_carbon(
             totals,
             factors,
@@ -270,18 +270,6 @@ def _energy_totals(meters: Iterable[Meter], by_meter: Mapping[str, float]) -> En
         water_m3=sums[Resource.WATER],
         water_reuse_m3=sums[Resource.WATER_REUSE],
         production_units=0.0,
-    )
-
-
-def _with_production(totals: EnergyTotals, production: float) -> EnergyTotals:
-    return EnergyTotals(
-        electricity_import_kwh=totals.electricity_import_kwh,
-        electricity_export_kwh=totals.electricity_export_kwh,
-        pv_generated_kwh=totals.pv_generated_kwh,
-        gas_m3=totals.gas_m3,
-        water_m3=totals.water_m3,
-        water_reuse_m3=totals.water_reuse_m3,
-        production_units=production,
     )
 
 
