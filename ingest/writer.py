@@ -4,7 +4,7 @@ Per batch, under a per-meter lock (PostgreSQL advisory locks, so two ingesters n
 interleave the same meter's register arithmetic):
 
 * readings newer than the meter's last stored reading (the usual case) are stepped
-  against ``meter_state`` and inserted in bulk;
+  against ``meter_state`` as arrays (``app.domain.register_runs``) and copied in bulk;
 * older ones (late, out of order, or redelivered duplicates) are checked against the
   stored neighbours: a duplicate changes nothing, a genuinely late reading is inserted
   and the reading after it is re-stepped, with the rollups corrected by the difference;
@@ -15,15 +15,19 @@ interleave the same meter's register arithmetic):
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from math import isnan
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
+from numpy.typing import NDArray
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Insert, bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,24 +40,26 @@ from app.db.models import (
     RejectedMessageRow,
     RollupRow,
 )
-from app.db.rollups import DAY, HOUR, buckets, interval_start, next_day_start, spread
+from app.db.rollups import interval_start
 from app.db.timescale import StorageInfo, StorageMode
 from app.domain.plant import Meter, Plant
+from app.domain.register_runs import MeterRun, from_micros, micros, step_runs
 from app.domain.registers import (
     Quality,
     RegisterKind,
     RegisterPoint,
     RegisterSpec,
     Step,
-    plain_rise,
     step,
 )
 from app.domain.units import parse_unit
+from ingest import pgcopy
 from ingest.decode import DecodedReading, Rejection
+from ingest.rollup_deltas import RollupDeltas, RunBuckets
 
 log = logging.getLogger(__name__)
 
-_ESTIMATED = int(Quality.ESTIMATED)  # plain int: IntFlag arithmetic is slow on the hot path
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass
@@ -75,11 +81,11 @@ class _MeterInfo:
     meter: Meter
     spec: RegisterSpec
     zone: ZoneInfo
+    expected_us: int  # expected_interval_s in microseconds
 
 
-@dataclass
-class _Row:
-    """A reading ready to store."""
+class _Row(NamedTuple):
+    """A reading ready to store, in the column order of ``_READING_COLUMNS``."""
 
     meter_id: str
     time: datetime
@@ -91,72 +97,103 @@ class _Row:
     seq: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Last:
-    """A meter's newest reading after a batch: the next batch's register continuity."""
+@dataclass(frozen=True)
+class _Columns:
+    """Readings as arrays, one position per reading."""
 
-    time: datetime
-    value: float
-    quantity: float | None
-    rate_per_h: float | None
+    readings: list[DecodedReading]
+    time_us: NDArray[np.int64]
+    raw: NDArray[np.float64]  # raw_value
+    unit: NDArray[np.intp]  # raw_unit, as a position in ``units``
+    units: list[str]
+    seq: NDArray[np.int64]  # -1: none
+    value: NDArray[np.float64]  # canonical: multiplier and unit factor applied
+
+    def take(self, positions: NDArray[np.intp]) -> _Columns:
+        return _Columns(
+            [self.readings[i] for i in positions.tolist()],
+            self.time_us[positions],
+            self.raw[positions],
+            self.unit[positions],
+            self.units,
+            self.seq[positions],
+            self.value[positions],
+        )
 
 
-class _RollupDeltas:
-    """Exact additive corrections to the rollup buckets of one batch."""
+@dataclass(frozen=True)
+class _Sorted:
+    """A batch's readings per meter in time order, repeats of (meter, time) removed.
 
-    def __init__(self) -> None:
-        self._acc: dict[tuple[str, str, datetime], list[float]] = defaultdict(lambda: [0.0, 0, 0])
-        # the hour and day windows of the last interval seen per meter: consecutive readings
-        # almost always share them, and the bucket arithmetic is the hot path
-        self._last: dict[str, tuple[datetime, datetime, list[float], list[float]]] = {}
+    ``runs`` are (meter id, start, stop) slices of ``columns``.
+    """
 
-    def add(
-        self,
-        info: _MeterInfo,
-        meter_id: str,
-        since: datetime | None,
-        time: datetime,
-        quantity: float | None,
-        quality: int,
-        sign: int = 1,
-    ) -> None:
-        """Add (or with ``sign=-1`` take back) one reading's interval quantity."""
-        if quantity is None:
-            return
-        start = interval_start(since, time, info.meter.expected_interval_s)
-        estimated = sign if quality & _ESTIMATED else 0
-        last = self._last.get(meter_id)
-        if last is not None and last[0] <= start and time <= last[1]:
-            # (start, time] lies inside the window both of last's buckets cover
-            for acc in (last[2], last[3]):
-                acc[0] += sign * quantity
-                acc[1] += sign
-                acc[2] += estimated
-            return
-        for resolution, bucket, share in spread(start, time, quantity, info.zone):
-            self._acc[(meter_id, resolution, bucket)][0] += sign * share
-        hour, day = buckets(time, info.zone)
-        hour_acc, day_acc = self._acc[(meter_id, HOUR, hour)], self._acc[(meter_id, DAY, day)]
-        for acc in (hour_acc, day_acc):
-            acc[1] += sign
-            acc[2] += estimated
-        window_start = max(hour, day)
-        window_end = min(hour + timedelta(hours=1), next_day_start(day, info.zone))
-        self._last[meter_id] = (window_start, window_end, hour_acc, day_acc)
+    columns: _Columns
+    runs: list[tuple[str, int, int]]
 
-    def rows(self) -> list[dict[str, Any]]:
+
+@dataclass(frozen=True)
+class _Fresh:
+    """Stepped readings ready to store: ``meter`` indexes ``meter_ids``."""
+
+    columns: _Columns
+    meter_ids: list[str]
+    meter: NDArray[np.intp]
+    quantity: NDArray[np.float64]  # NaN: unknown
+    quality: NDArray[np.int64]
+
+    def copy_data(self, now: datetime) -> bytes:
+        """The rows as one binary COPY stream, in ``_READING_COLUMNS`` order."""
+        c = self.columns
+        n = len(c.readings)
+        return pgcopy.encode(
+            [
+                pgcopy.Text(self.meter_ids, self.meter),
+                pgcopy.Fixed("timestamptz", c.time_us),
+                pgcopy.Fixed("float8", c.raw),
+                pgcopy.Text(c.units, c.unit),
+                pgcopy.Fixed("float8", c.value),
+                pgcopy.Fixed("float8", self.quantity, np.isnan(self.quantity)),
+                pgcopy.Fixed("int2", self.quality),
+                pgcopy.Fixed("int4", c.seq, c.seq < 0),
+                pgcopy.Fixed("timestamptz", np.full(n, micros(now), np.int64)),
+            ],
+            n,
+        )
+
+    def params(self, now: datetime) -> list[dict[str, Any]]:
+        """The rows as statement parameters (SQLite)."""
+        c = self.columns
         return [
-            {
-                "meter_id": meter_id,
-                "resolution": resolution,
-                "bucket_start": bucket,
-                "quantity": acc[0],
-                "samples": int(acc[1]),
-                "estimated": int(acc[2]),
-            }
-            for (meter_id, resolution, bucket), acc in self._acc.items()
-            if acc[1] or acc[0]
+            _row_params(
+                _Row(
+                    self.meter_ids[m],
+                    from_micros(t),
+                    raw,
+                    c.units[u],
+                    v,
+                    None if isnan(q) else q,
+                    f,
+                    None if seq < 0 else seq,
+                ),
+                now,
+            )
+            for m, t, raw, u, v, q, f, seq in zip(
+                self.meter.tolist(),
+                c.time_us.tolist(),
+                c.raw.tolist(),
+                c.unit.tolist(),
+                c.value.tolist(),
+                self.quantity.tolist(),
+                self.quality.tolist(),
+                c.seq.tolist(),
+                strict=True,
+            )
         ]
+
+
+class _ReadingsAheadError(Exception):
+    """A meter has stored readings newer than its ``meter_state`` (should not happen)."""
 
 
 class BatchWriter:
@@ -172,18 +209,41 @@ class BatchWriter:
                 meter=meter,
                 spec=meter.register_spec(),
                 zone=site.zone,
+                expected_us=timedelta(seconds=meter.expected_interval_s) // _MICROSECOND,
             )
+        self._meter_ids = list(self._meters)
+        self._meter_index = {meter_id: i for i, meter_id in enumerate(self._meter_ids)}
+        self._multipliers = np.array([i.meter.multiplier for i in self._meters.values()])
 
     def write(
         self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
     ) -> WriteResult:
         """Store a batch; commits before returning, raises (nothing committed) on DB errors."""
-        result = WriteResult(rejected=len(rejections))
-        by_meter = self._group(readings, result)
+        batch, repeats = self._sort(readings)
+        try:
+            return self._transaction(batch, repeats, rejections, now, direct=self._postgres)
+        except _ReadingsAheadError:
+            log.warning(
+                "ingest: readings newer than meter_state found for meters %s; "
+                "writing this batch through the conflict-checking path",
+                ", ".join(run[0] for run in batch.runs),
+            )
+            return self._transaction(batch, repeats, rejections, now, direct=False)
+
+    def _transaction(
+        self,
+        batch: _Sorted,
+        repeats: int,
+        rejections: Sequence[Rejection],
+        now: datetime,
+        *,
+        direct: bool,
+    ) -> WriteResult:
+        result = WriteResult(duplicates=repeats, rejected=len(rejections))
         with self._factory() as session, session.begin():
-            if by_meter:
-                self._lock(session, sorted(by_meter))
-                self._write_readings(session, by_meter, now, result)
+            if batch.runs:
+                self._lock(session, sorted(run[0] for run in batch.runs))
+                self._write_readings(session, batch, now, result, direct=direct)
             if rejections:
                 session.execute(
                     self._insert(RejectedMessageRow),
@@ -201,23 +261,43 @@ class BatchWriter:
                 )
         return result
 
-    # -- grouping and locking -------------------------------------------------------------
+    # -- sorting and locking -------------------------------------------------------------------
 
-    def _group(
-        self, readings: Iterable[DecodedReading], result: WriteResult
-    ) -> dict[str, list[DecodedReading]]:
-        """Per meter, time-ordered, with in-batch repeats of (meter, time) removed."""
-        by_meter: dict[str, dict[datetime, DecodedReading]] = defaultdict(dict)
-        for reading in readings:
-            if reading.meter_id not in self._meters:
-                raise ValueError(f"meter {reading.meter_id!r} is not in the plant (decoder bug)")
-            bucket = by_meter[reading.meter_id]
-            time = reading.time.astimezone(UTC)
-            if time in bucket:
-                result.duplicates += 1
-                continue
-            bucket[time] = reading
-        return {m: [bucket[t] for t in sorted(bucket)] for m, bucket in by_meter.items()}
+    def _sort(self, readings: Sequence[DecodedReading]) -> tuple[_Sorted, int]:
+        """The batch per meter in time order, and how many in-batch repeats were dropped.
+
+        Of readings repeating a (meter, time), the first received is kept.
+        """
+        n = len(readings)
+        index = self._meter_index
+        try:
+            meter = np.fromiter((index[r.meter_id] for r in readings), np.intp, n)
+        except KeyError as exc:
+            raise ValueError(f"meter {exc.args[0]!r} is not in the plant (decoder bug)") from None
+        time_us = np.fromiter((micros(r.time) for r in readings), np.int64, n)
+        order = np.lexsort((time_us, meter))  # stable: repeats keep their arrival order
+        meter, time_us = meter[order], time_us[order]
+        keep = np.ones(n, bool)
+        keep[1:] = (meter[1:] != meter[:-1]) | (time_us[1:] != time_us[:-1])
+        if not keep.all():
+            order, meter, time_us = order[keep], meter[keep], time_us[keep]
+        ordered = [readings[i] for i in order.tolist()]
+        kept = len(ordered)
+        raw = np.fromiter((r.raw_value for r in ordered), np.float64, kept)
+        units: dict[str, int] = {}
+        unit = np.fromiter(
+            (units.setdefault(r.raw_unit, len(units)) for r in ordered), np.intp, kept
+        )
+        seq = np.fromiter((-1 if r.seq is None else r.seq for r in ordered), np.int64, kept)
+        # the decoder has checked the unit is compatible (e.g. Wh for a kWh meter)
+        factor = np.array([_unit_factor(u) for u in units], np.float64)
+        value = raw * self._multipliers[meter] * factor[unit]
+        changes = np.flatnonzero(meter[1:] != meter[:-1]) + 1
+        bounds = [0, *changes.tolist(), kept] if kept else []
+        ids = self._meter_ids
+        runs = [(ids[meter[a]], a, b) for a, b in itertools.pairwise(bounds)]
+        columns = _Columns(ordered, time_us, raw, unit, list(units), seq, value)
+        return _Sorted(columns, runs), n - kept
 
     def _lock(self, session: Session, meter_ids: list[str]) -> None:
         """Serialise register arithmetic per meter across ingesters (PostgreSQL only;
@@ -238,79 +318,53 @@ class BatchWriter:
     def _write_readings(
         self,
         session: Session,
-        by_meter: dict[str, list[DecodedReading]],
+        batch: _Sorted,
         now: datetime,
         result: WriteResult,
+        *,
+        direct: bool,
     ) -> None:
         states = {
             row.meter_id: row
             for row in session.scalars(
-                select(MeterStateRow).where(MeterStateRow.meter_id.in_(list(by_meter)))
+                select(MeterStateRow).where(
+                    MeterStateRow.meter_id.in_([run[0] for run in batch.runs])
+                )
             )
         }
-        fresh: list[_Row] = []
         events: list[dict[str, Any]] = []
-        deltas = _RollupDeltas()
-        state_rows: list[dict[str, Any]] = []
-        for meter_id, readings in by_meter.items():
+        deltas = RollupDeltas()
+        runs: list[tuple[_MeterInfo, MeterRun]] = []
+        fresh: list[range] = []  # positions in the batch of the readings newer than the state
+        size = 0
+        for meter_id, start, stop in batch.runs:
             info = self._meters[meter_id]
             state = states.get(meter_id)
-            last_time = _aware(state.last_time) if state else None
-            previous = RegisterPoint(last_time, state.last_value) if state and last_time else None
-            late = [r for r in readings if last_time is not None and r.time <= last_time]
-            newer = [r for r in readings if last_time is None or r.time > last_time]
-            if late:
-                self._write_late(session, info, late, now, deltas, events, result)
-            if newer:
-                last = self._step_run(info, newer, previous, fresh, deltas, events, now)
-                state_rows.append(
-                    {
-                        "meter_id": meter_id,
-                        "last_time": last.time,
-                        "last_value": last.value,
-                        "last_quantity": last.quantity,
-                        "last_rate_per_h": last.rate_per_h,
-                        "received_at": now,
-                    }
-                )
-                result.sites.add(info.site_id)
-                if result.newest_time is None or last.time > result.newest_time:
-                    result.newest_time = last.time
-        if fresh:
-            if self._postgres:
-                _copy_readings(session, fresh, now)
-            else:
-                session.execute(
-                    self._insert(ReadingRow).on_conflict_do_nothing(),
-                    [_row_params(r, now) for r in fresh],
-                )
-            result.written += len(fresh)
-        if state_rows:
-            ins = self._insert(MeterStateRow)
-            session.execute(
-                ins.on_conflict_do_update(
-                    index_elements=["meter_id"],
-                    set_={
-                        c: ins.excluded[c]
-                        for c in (
-                            "last_time",
-                            "last_value",
-                            "last_quantity",
-                            "last_rate_per_h",
-                            "received_at",
-                        )
-                    },
-                    where=MeterStateRow.last_time < ins.excluded.last_time,
-                ),
-                state_rows,
-            )
+            previous: RegisterPoint | None = None
+            split = start
+            if state is not None:
+                previous = RegisterPoint(_aware(state.last_time), state.last_value)
+                last_us = micros(previous.time)
+                times = batch.columns.time_us[start:stop]
+                split += int(np.searchsorted(times, last_us, side="right"))
+                if split > start:
+                    late = batch.columns.readings[start:split]
+                    self._write_late(session, info, late, now, deltas, events, result)
+            if split < stop:
+                runs.append((info, MeterRun(info.spec, size, size + stop - split, previous)))
+                fresh.append(range(split, stop))
+                size += stop - split
+        if runs:
+            rows, states_after = self._step_fresh(batch, fresh, runs, now, deltas, events, result)
+            self._store_fresh(session, rows, states_after, now, direct=direct)
         if events:
             session.execute(self._insert(MeterEventRow).on_conflict_do_nothing(), events)
             result.events += len(events)
         rollups = deltas.rows()
         if rollups:
             ins = self._insert(RollupRow)
-            session.execute(
+            self._upsert(
+                session,
                 ins.on_conflict_do_update(
                     index_elements=["meter_id", "resolution", "bucket_start"],
                     set_={
@@ -319,74 +373,113 @@ class BatchWriter:
                         "estimated": RollupRow.estimated + ins.excluded.estimated,
                     },
                 ),
+                _ROLLUPS_UPSERT,
                 rollups,
             )
 
-    def _step_run(
+    def _step_fresh(
         self,
-        info: _MeterInfo,
-        readings: list[DecodedReading],
-        previous: RegisterPoint | None,
-        out: list[_Row],
-        deltas: _RollupDeltas,
-        events: list[dict[str, Any]],
+        batch: _Sorted,
+        fresh: list[range],
+        runs: list[tuple[_MeterInfo, MeterRun]],
         now: datetime,
-    ) -> _Last:
-        """Step a meter's time-ordered run of new readings (the hot path).
+        deltas: RollupDeltas,
+        events: list[dict[str, Any]],
+        result: WriteResult,
+    ) -> tuple[_Fresh, list[dict[str, Any]]]:
+        """Step the readings newer than each meter's state (the hot path), as arrays.
 
-        A cumulative register that simply rose by a plausible amount is judged by
-        ``plain_rise`` without building points and steps; anything else gets the full
-        ``step``.
+        Returns the stepped readings and each meter's new ``meter_state``.
         """
-        spec = info.spec
-        cumulative = spec.kind is RegisterKind.CUMULATIVE
-        meter_id = info.meter.id
-        multiplier = info.meter.multiplier
-        prev_time = previous.time if previous else None
-        prev_value = previous.value if previous else 0.0
-        quantity: float | None = None
-        elapsed_s: float | None = None
-        for reading in readings:
-            time = reading.time
-            if time.tzinfo is not UTC:
-                time = time.astimezone(UTC)
-            value = reading.raw_value * multiplier * _unit_factor(reading.raw_unit)
-            elapsed_s = (time - prev_time).total_seconds() if prev_time is not None else None
-            quantity = None
-            if cumulative and elapsed_s is not None:
-                quantity = plain_rise(prev_value, value, elapsed_s, spec)
-            event: tuple[Step, RegisterPoint | None] | None = None
-            if quantity is not None:
-                quality = 0
+        columns = batch.columns
+        if sum(len(r) for r in fresh) != len(columns.readings):
+            columns = columns.take(np.concatenate([np.arange(r.start, r.stop) for r in fresh]))
+        time_us, value = columns.time_us, columns.value
+        stepped = step_runs(time_us, value, [run for _, run in runs])
+        quantity, quality = stepped.quantity, stepped.quality
+
+        lengths = [run.stop - run.start for _, run in runs]
+        expected_us = np.repeat([info.expected_us for info, _ in runs], lengths)
+        since_us = np.where(stepped.has_previous, stepped.previous_us, time_us - expected_us)
+        deltas.add_runs(
+            [RunBuckets(info.meter.id, info.zone, run.start, run.stop) for info, run in runs],
+            since_us,
+            time_us,
+            quantity,
+            quality,
+        )
+        for i, judged in stepped.full.items():
+            if judged.event is not None:
+                reading = columns.readings[i]
+                before = float(stepped.previous_value[i]) if stepped.has_previous[i] else None
+                time = from_micros(int(time_us[i]))
+                events.append(_event(reading.meter_id, time, float(value[i]), judged, before, now))
+
+        states: list[dict[str, Any]] = []
+        for info, run in runs:
+            last = run.stop - 1
+            known = not isnan(quantity[last])
+            elapsed_s = float(stepped.elapsed_s[last])
+            if info.spec.kind is RegisterKind.INSTANTANEOUS:
+                rate: float | None = float(value[last])
+            elif known and elapsed_s > 0:  # NaN: no previous reading
+                rate = float(quantity[last]) * 3600 / elapsed_s
             else:
-                before = RegisterPoint(prev_time, prev_value) if prev_time is not None else None
-                full = step(before, RegisterPoint(time, value), spec)
-                quantity, quality = full.quantity, int(full.quality)
-                if full.event is not None:
-                    event = (full, before)
-            row = _Row(
-                meter_id,
-                time,
-                reading.raw_value,
-                reading.raw_unit,
-                value,
-                quantity,
-                quality,
-                reading.seq,
+                rate = None
+            states.append(
+                {
+                    "meter_id": info.meter.id,
+                    "last_time": from_micros(int(time_us[last])),
+                    "last_value": float(value[last]),
+                    "last_quantity": float(quantity[last]) if known else None,
+                    "last_rate_per_h": rate,
+                    "received_at": now,
+                }
             )
-            out.append(row)
-            deltas.add(info, meter_id, prev_time, time, quantity, quality)
-            if event is not None:
-                events.append(_event(meter_id, row, event[0], event[1], now))
-            prev_time, prev_value = time, value
-        assert prev_time is not None
-        if spec.kind is RegisterKind.INSTANTANEOUS:
-            rate: float | None = prev_value
-        elif quantity is not None and elapsed_s:
-            rate = quantity * 3600 / elapsed_s
+            result.sites.add(info.site_id)
+        newest = from_micros(int(max(time_us[run.stop - 1] for _, run in runs)))
+        if result.newest_time is None or newest > result.newest_time:
+            result.newest_time = newest
+        result.written += len(columns.readings)
+        meter_ids = [info.meter.id for info, _ in runs]
+        meter = np.repeat(np.arange(len(runs)), lengths)
+        return _Fresh(columns, meter_ids, meter, quantity, quality), states
+
+    def _store_fresh(
+        self,
+        session: Session,
+        rows: _Fresh,
+        states: list[dict[str, Any]],
+        now: datetime,
+        *,
+        direct: bool,
+    ) -> None:
+        """Insert the stepped readings and move each meter's state to its newest one."""
+        if self._postgres:
+            _copy_readings(session, rows.copy_data(now), direct=direct)
         else:
-            rate = None
-        return _Last(prev_time, prev_value, quantity, rate)
+            session.execute(self._insert(ReadingRow).on_conflict_do_nothing(), rows.params(now))
+        ins = self._insert(MeterStateRow)
+        self._upsert(
+            session,
+            ins.on_conflict_do_update(
+                index_elements=["meter_id"],
+                set_={c: ins.excluded[c] for c in _STATE_COLUMNS[1:]},
+                where=MeterStateRow.last_time < ins.excluded.last_time,
+            ),
+            _STATE_UPSERT,
+            states,
+        )
+
+    def _upsert(
+        self, session: Session, statement: Any, postgres: str, rows: list[dict[str, Any]]
+    ) -> None:
+        """``statement`` for every row: one ``unnest`` statement on PostgreSQL (``postgres``,
+        arrays by column), an executemany on SQLite."""
+        if self._postgres:
+            session.execute(text(postgres), {c: [row[c] for row in rows] for c in rows[0]})
+        else:
+            session.execute(statement, rows)
 
     def _write_late(
         self,
@@ -394,7 +487,7 @@ class BatchWriter:
         info: _MeterInfo,
         late: list[DecodedReading],
         now: datetime,
-        deltas: _RollupDeltas,
+        deltas: RollupDeltas,
         events: list[dict[str, Any]],
         result: WriteResult,
     ) -> None:
@@ -406,7 +499,7 @@ class BatchWriter:
         reading whose predecessor changed is re-stepped with its rollups corrected.
         """
         meter_id = info.meter.id
-        times = [r.time.astimezone(UTC) for r in late]
+        times = [_utc(r.time) for r in late]
         low, high = min(times), max(times)
         stored = session.execute(
             select(ReadingRow.time, ReadingRow.value, ReadingRow.quantity, ReadingRow.quality)
@@ -432,7 +525,7 @@ class BatchWriter:
         ).first()
         neighbours = [*stored, after] if after is not None else list(stored)
         # merge: (time, kind, payload); stored rows keep their stored-only predecessor
-        merged: list[tuple[datetime, int, Any]] = [(r.time.astimezone(UTC), 0, r) for r in new]
+        merged: list[tuple[datetime, int, Any]] = [(_utc(r.time), 0, r) for r in new]
         merged += [(_aware(row.time), 1, row) for row in neighbours]
         merged.sort(key=lambda item: item[0])
 
@@ -443,18 +536,13 @@ class BatchWriter:
         for time, kind, item in merged:
             if kind == 0:
                 row, point, this_step = self._stepped(info, item, previous)
-                row.quality |= Quality.LATE
+                row = row._replace(quality=row.quality | Quality.LATE)
                 inserted.append(row)
-                deltas.add(
-                    info,
-                    meter_id,
-                    previous.time if previous else None,
-                    time,
-                    row.quantity,
-                    row.quality,
-                )
+                _add(deltas, info, previous, time, row.quantity, row.quality)
                 if this_step.event is not None:
-                    events.append(_event(meter_id, row, this_step, previous, now))
+                    events.append(
+                        _event(meter_id, time, row.value, this_step, _value(previous), now)
+                    )
                 previous = point
                 continue
             point = RegisterPoint(time, item.value)
@@ -463,16 +551,8 @@ class BatchWriter:
                 restep = step(previous, point, info.spec)
                 quality = int(restep.quality) | (item.quality & Quality.LATE)
                 changed.append({"m": meter_id, "t": time, "q": restep.quantity, "f": quality})
-                old_since = stored_previous.time if stored_previous else None
-                deltas.add(info, meter_id, old_since, time, item.quantity, item.quality, sign=-1)
-                deltas.add(
-                    info,
-                    meter_id,
-                    previous.time if previous else None,
-                    time,
-                    restep.quantity,
-                    quality,
-                )
+                _add(deltas, info, stored_previous, time, item.quantity, item.quality, sign=-1)
+                _add(deltas, info, previous, time, restep.quantity, quality)
                 # the event (if any) it had was judged without the new reading
                 session.execute(
                     delete(MeterEventRow).where(
@@ -480,10 +560,7 @@ class BatchWriter:
                     )
                 )
                 if restep.event is not None:
-                    row = _Row(
-                        meter_id, time, item.value, "", item.value, restep.quantity, quality, None
-                    )
-                    events.append(_event(meter_id, row, restep, previous, now))
+                    events.append(_event(meter_id, time, item.value, restep, _value(previous), now))
             previous = stored_previous = point
         session.execute(self._insert(ReadingRow), [_row_params(r, now) for r in inserted])
         if changed:
@@ -502,7 +579,7 @@ class BatchWriter:
     def _stepped(
         self, info: _MeterInfo, reading: DecodedReading, previous: RegisterPoint | None
     ) -> tuple[_Row, RegisterPoint, Step]:
-        time = reading.time.astimezone(UTC)
+        time = _utc(reading.time)
         # the decoder has checked the unit is compatible (e.g. Wh for a kWh meter)
         value = reading.raw_value * info.meter.multiplier * _unit_factor(reading.raw_unit)
         point = RegisterPoint(time, value)
@@ -526,58 +603,68 @@ class BatchWriter:
 
 
 _READING_COLUMNS = "meter_id, time, raw_value, raw_unit, value, quantity, quality, seq, received_at"
-_READING_TYPES = (
-    "text",
-    "timestamptz",
-    "float8",
-    "text",
-    "float8",
-    "float8",
-    "int2",
-    "int4",
-    "timestamptz",
+_STATE_COLUMNS = (
+    "meter_id",
+    "last_time",
+    "last_value",
+    "last_quantity",
+    "last_rate_per_h",
+    "received_at",
+)
+_STATE_UPSERT = (
+    f"INSERT INTO meter_state ({', '.join(_STATE_COLUMNS)}) "
+    "SELECT * FROM unnest(CAST(:meter_id AS text[]), CAST(:last_time AS timestamptz[]), "
+    "CAST(:last_value AS float8[]), CAST(:last_quantity AS float8[]), "
+    "CAST(:last_rate_per_h AS float8[]), CAST(:received_at AS timestamptz[])) "
+    "ON CONFLICT (meter_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:])
+    + " WHERE meter_state.last_time < excluded.last_time"
+)
+_ROLLUPS_UPSERT = (
+    "INSERT INTO rollups (meter_id, resolution, bucket_start, quantity, samples, estimated) "
+    "SELECT * FROM unnest(CAST(:meter_id AS text[]), CAST(:resolution AS text[]), "
+    "CAST(:bucket_start AS timestamptz[]), CAST(:quantity AS float8[]), "
+    "CAST(:samples AS int4[]), CAST(:estimated AS int4[])) "
+    "ON CONFLICT (meter_id, resolution, bucket_start) DO UPDATE SET "
+    "quantity = rollups.quantity + excluded.quantity, "
+    "samples = rollups.samples + excluded.samples, "
+    "estimated = rollups.estimated + excluded.estimated"
 )
 
 
-def _copy_readings(session: Session, rows: Sequence[_Row], now: datetime) -> None:
-    """Binary COPY into a per-connection staging table, then one INSERT … ON CONFLICT.
+def _copy_readings(session: Session, data: bytes, *, direct: bool) -> None:
+    """Binary COPY of new readings, straight into ``readings`` when ``direct``.
 
-    COPY cannot skip conflicting rows itself; staging keeps the write idempotent while
-    moving the rows at COPY speed rather than statement by statement.
+    Under the meter locks, a reading newer than its meter's ``meter_state`` cannot be
+    stored yet (the state moves in the same transaction as the readings), so COPY needs
+    no conflict check; should one conflict all the same, ``_ReadingsAheadError`` makes
+    the caller redo the batch with ``direct=False``: COPY into a per-connection staging
+    table, then one ``INSERT … ON CONFLICT DO NOTHING``.
     """
     connection = session.connection()
     raw: Any = connection.connection.driver_connection
     with raw.cursor() as cursor:
-        if not connection.info.get("readings_staging"):
+        if not direct and not connection.info.get("readings_staging"):
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
                 "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             connection.info["readings_staging"] = True
-        with cursor.copy(
-            f"COPY readings_staging ({_READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(_READING_TYPES)
-            for r in rows:
-                copy.write_row(
-                    (
-                        r.meter_id,
-                        r.time,
-                        r.raw_value,
-                        r.raw_unit,
-                        r.value,
-                        r.quantity,
-                        r.quality,
-                        r.seq,
-                        now,
-                    )
-                )
-        cursor.execute(
-            f"INSERT INTO readings ({_READING_COLUMNS}) "
-            f"SELECT {_READING_COLUMNS} FROM readings_staging ON CONFLICT DO NOTHING"
-        )
-        # ON COMMIT DELETE ROWS empties it at commit; a rolled-back batch leaves nothing behind
-        cursor.execute("TRUNCATE readings_staging")
+        target = "readings" if direct else "readings_staging"
+        try:
+            with cursor.copy(
+                f"COPY {target} ({_READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.write(data)
+        except UniqueViolation as exc:
+            raise _ReadingsAheadError(str(exc)) from exc
+        if not direct:
+            cursor.execute(
+                f"INSERT INTO readings ({_READING_COLUMNS}) "
+                f"SELECT {_READING_COLUMNS} FROM readings_staging ON CONFLICT DO NOTHING"
+            )
+            # ON COMMIT DELETE ROWS empties it at commit; a rolled-back batch leaves nothing
+            cursor.execute("TRUNCATE readings_staging")
 
 
 @cache
@@ -604,16 +691,44 @@ def _row_params(row: _Row, now: datetime) -> dict[str, Any]:
     }
 
 
+def _utc(time: datetime) -> datetime:
+    return time if time.tzinfo is UTC else time.astimezone(UTC)
+
+
+def _value(point: RegisterPoint | None) -> float | None:
+    return point.value if point is not None else None
+
+
+def _add(
+    deltas: RollupDeltas,
+    info: _MeterInfo,
+    previous: RegisterPoint | None,
+    time: datetime,
+    quantity: float | None,
+    quality: int,
+    sign: int = 1,
+) -> None:
+    """One reading's interval into the rollup deltas (the late path)."""
+    since = previous.time if previous is not None else None
+    start = interval_start(since, time, info.meter.expected_interval_s)
+    deltas.add(info.meter.id, info.zone, start, time, quantity, quality, sign)
+
+
 def _event(
-    meter_id: str, row: _Row, this_step: Step, previous: RegisterPoint | None, now: datetime
+    meter_id: str,
+    time: datetime,
+    value: float,
+    this_step: Step,
+    previous_value: float | None,
+    now: datetime,
 ) -> dict[str, Any]:
     assert this_step.event is not None
     return {
         "meter_id": meter_id,
-        "time": row.time,
+        "time": time,
         "kind": this_step.event.value,
-        "previous_value": previous.value if previous else None,
-        "value": row.value,
+        "previous_value": previous_value,
+        "value": value,
         "detail": this_step.detail,
         "recorded_at": now,
     }

@@ -14,10 +14,13 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.db.models import ReadingRow, RollupRow
+from app.domain.register_runs import from_micros, micros
 from app.domain.registers import Quality
 
 HOUR = "hour"
@@ -45,6 +48,22 @@ def buckets(time: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start, end = _day_window(hour, zone)
     # an hour holds at most one local midnight (half-hour zones put it mid-hour)
     return hour, start if t < end else end
+
+
+HOUR_US = 3_600_000_000
+
+
+def bucket_starts(
+    time_us: NDArray[np.int64], zone: ZoneInfo
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``buckets`` for many interval ends at once, in microseconds since the epoch."""
+    t = time_us - 1  # the interval (since, time] belongs where time - epsilon lies
+    hour = t - t % HOUR_US
+    hours, inverse = np.unique(hour, return_inverse=True)
+    windows = [_day_window(from_micros(h), zone) for h in hours.tolist()]
+    start = np.array([micros(w[0]) for w in windows], np.int64)[inverse]
+    end = np.array([micros(w[1]) for w in windows], np.int64)[inverse]
+    return hour, np.where(t < end, start, end)
 
 
 @lru_cache(maxsize=8192)

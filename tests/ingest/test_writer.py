@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.db.models import (
     MeterEventRow,
@@ -216,6 +216,25 @@ def _series(meters: list[str], n: int, seed: int) -> list[DecodedReading]:
             value += rng.uniform(0, 4)
             out.append(reading(meter, i * 0.75, round(value, 3)))
     return out
+
+
+def test_readings_stored_beyond_a_lost_meter_state_are_not_stored_twice(
+    backend: Backend, writer: BatchWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer.write([reading("el-comp-01", m, 1000 + 5 * m) for m in range(5)], [], now=NOW)
+    with backend.factory() as session, session.begin():
+        session.execute(delete(MeterStateRow))  # e.g. restored from an older backup
+    # minutes 3 and 4 are stored already; without a state they look new
+    result = writer.write(
+        [reading("el-comp-01", m, 1000 + 5 * m) for m in range(3, 8)], [], now=NOW
+    )
+    assert [minute for minute, _, _ in stored(backend, "el-comp-01")] == list(range(8))
+    assert result.sites == {"guian"}
+    with backend.factory() as session:
+        state = session.get(MeterStateRow, "el-comp-01")
+    assert state is not None and state.last_value == 1035
+    if backend.name != "sqlite":  # PostgreSQL copies straight in, finds the clash, redoes
+        assert "readings newer than meter_state found for meters el-comp-01" in caplog.text
 
 
 def test_any_arrival_order_gives_the_in_order_figures(
