@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
+import msgspec
+
 from app.domain.plant import Plant
 from app.domain.units import UnitMismatchError, UnknownUnitError, check_compatible
 
@@ -62,9 +64,12 @@ class Reason(StrEnum):
     WRITE_FAILED = "write_failed"  # set by the ingest loop: the writer refused a message
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedReading:
-    """One valid reading as the meter sent it (raw value and unit), time in UTC."""
+class DecodedReading(msgspec.Struct, frozen=True):
+    """One valid reading as the meter sent it (raw value and unit), time in UTC.
+
+    A frozen ``msgspec.Struct``: gateway batches create one per reading, and this is
+    the cheapest immutable record to create.
+    """
 
     site_id: str
     meter_id: str
@@ -247,6 +252,10 @@ def _decode_batch(payload: bytes, ctx: Context) -> Decoded:
     The topic's site is authoritative; the payload's ``gateway`` is informative.
     """
     site_id = ctx.levels[1]
+    if site_id in ctx.plant.sites:
+        valid = _valid_batch(payload, site_id, ctx)
+        if valid is not None:
+            return valid, []
     try:
         if site_id not in ctx.plant.sites:
             raise InvalidReadingError(
@@ -298,6 +307,70 @@ def _decode_batch(payload: bytes, ctx: Context) -> Decoded:
                 )
             )
     return readings, rejections
+
+
+class _WireReading(msgspec.Struct):
+    meter: str
+    ts: int | float | str
+    value: float
+    unit: str
+    seq: int | None = None
+
+
+class _WireBatch(msgspec.Struct):
+    readings: list[_WireReading]
+    gateway: str = ""
+
+
+_BATCH_DECODER = msgspec.json.Decoder(_WireBatch)
+
+
+def _valid_batch(payload: bytes, site_id: str, ctx: Context) -> list[DecodedReading] | None:
+    """The readings of a batch in which every reading is valid; ``None`` for any other.
+
+    The fast path for what gateways send all day: typed parsing (msgspec) and the
+    checks inline. Any doubt, and the batch goes through the reading-by-reading path
+    below, which says what is wrong with which reading. ``test_decode`` holds the two
+    paths to the same readings.
+    """
+    try:
+        batch = _BATCH_DECODER.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    items = batch.readings
+    if not items or len(items) > ctx.limits.max_batch_readings:
+        return None
+    meters = ctx.plant.meters
+    unit_problem = ctx.plant.unit_problem
+    latest = ctx.now + ctx.limits.max_future
+    oldest = ctx.limits.oldest
+    readings: list[DecodedReading] = []
+    for item in items:
+        meter = meters.get(item.meter)
+        if meter is None or meter.site_id != site_id or unit_problem(item.unit, meter.unit):
+            return None
+        value = item.value
+        seq = item.seq
+        if not 0.0 <= value < math.inf or (seq is not None and not 0 <= seq <= SEQ_MAX):
+            return None
+        ts = item.ts
+        if isinstance(ts, str):
+            try:
+                time = datetime.fromisoformat(ts)
+            except ValueError:
+                return None
+            if time.utcoffset() is None:
+                return None
+            time = time.astimezone(UTC)
+        else:
+            try:
+                time = _from_epoch(float(ts))
+            except (OverflowError, OSError, ValueError):
+                return None
+        if not oldest <= time <= latest:
+            return None
+        readings.append(DecodedReading(site_id, item.meter, time, value, item.unit.strip(), seq))
+    return readings
 
 
 def _unsupported(payload: bytes, ctx: Context) -> Decoded:
@@ -369,10 +442,8 @@ def _timestamp(raw: object, ctx: Context) -> datetime:
             raise InvalidReadingError(
                 Reason.BAD_TIMESTAMP, f"ts {_show(raw)} is not a finite number"
             )
-        if seconds > EPOCH_MS_THRESHOLD:
-            seconds /= 1000.0
         try:
-            time = datetime.fromtimestamp(seconds, UTC)
+            time = _from_epoch(seconds)
         except (OverflowError, OSError, ValueError):
             raise InvalidReadingError(
                 Reason.BAD_TIMESTAMP, f"ts {_show(raw)} is out of range"
@@ -395,6 +466,13 @@ def _timestamp(raw: object, ctx: Context) -> datetime:
             f"ts {time.isoformat()} is before {ctx.limits.oldest.date()}: meter clock not set?",
         )
     return time
+
+
+def _from_epoch(seconds: float) -> datetime:
+    """Epoch seconds, or milliseconds above ``EPOCH_MS_THRESHOLD``, as an aware UTC time."""
+    if seconds > EPOCH_MS_THRESHOLD:
+        seconds /= 1000.0
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _value(raw: object) -> float:

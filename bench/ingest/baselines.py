@@ -115,13 +115,21 @@ class _NoopWriter:
         return WriteResult(written=len(readings), rejected=len(rejections))
 
 
-async def loop(port: int, client_id: str, expect: int, timeout_s: float, window: int) -> None:
-    """The ingest loop with a no-op writer; print 'first last count' (count: acknowledged)."""
+async def loop(
+    port: int, client_id: str, prefix: str, expect: int, timeout_s: float, window: int
+) -> None:
+    """The ingest loop with a no-op writer; print 'first last count' (count: acknowledged).
+
+    ``prefix`` must be the publisher's: with another, every message would be rejected
+    as an unknown topic, and the loop would measure how fast it rejects.
+    """
     from app.config import Settings
     from app.plant_file import load_plant
     from ingest.service import Ingester, IngestOptions
 
-    settings = Settings(mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt_client_id=client_id)
+    settings = Settings(
+        mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt_client_id=client_id, mqtt_topic_prefix=prefix
+    )
     options = IngestOptions(summary_interval_s=3600, receive_maximum=window)
     ingester = Ingester(settings, load_plant(), _NoopWriter(), options)
     m = ingester.metrics
@@ -137,6 +145,8 @@ async def loop(port: int, client_id: str, expect: int, timeout_s: float, window:
     last = time.monotonic()
     stop.set()
     await task
+    if m.value(m.readings) == 0:
+        raise SystemExit(f"the loop decoded no reading; is {prefix!r} the publisher's prefix?")
     print(f"{first} {last} {m.value(m.acked):.0f}")
 
 
@@ -202,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--window", type=int, default=20_000, help="Receive Maximum")
     parser.add_argument("--dsn", default=None)
+    parser.add_argument("--prefix", default="greenpulse", help="topic prefix (loop)")
     args = parser.parse_args(argv)
     if args.kind == "bare":
         asyncio.run(bare(args.port, args.client_id, args.expect, args.timeout, args.window))
     elif args.kind == "loop":
-        asyncio.run(loop(args.port, args.client_id, args.expect, args.timeout, args.window))
+        asyncio.run(
+            loop(args.port, args.client_id, args.prefix, args.expect, args.timeout, args.window)
+        )
     else:
         asyncio.run(
             naive(args.port, args.client_id, args.dsn, args.expect, args.timeout, args.window)

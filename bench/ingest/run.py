@@ -147,7 +147,9 @@ def _run_ingester(
             proc.wait(30)
 
 
-def _run_baseline(kind: str, broker: Mosquitto, client_id: str, expect: int, dsn: str) -> float:
+def _run_baseline(
+    kind: str, broker: Mosquitto, client_id: str, expect: int, dsn: str, prefix: str
+) -> float:
     """Messages/s of a baseline process, first message to last."""
     out = subprocess.run(
         [
@@ -160,6 +162,7 @@ def _run_baseline(kind: str, broker: Mosquitto, client_id: str, expect: int, dsn
             f"--expect={expect}",
             "--timeout=20",
             f"--dsn={dsn}",
+            f"--prefix={prefix}",
         ],
         check=True,
         capture_output=True,
@@ -188,11 +191,11 @@ def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Fig
     figures.stored = _count(dsn)
     print(f"  ingester  {figures.ingester:10.0f} readings/s  (stored {figures.stored})")
 
-    msgs = _run_baseline("loop", broker, ids["loop"], shape.messages, dsn)
+    msgs = _run_baseline("loop", broker, ids["loop"], shape.messages, dsn, prefix)
     figures.loop = msgs * shape.per_message
     print(f"  loop only {figures.loop:10.0f} readings/s  (ingest loop, no-op writer)")
 
-    msgs = _run_baseline("bare", broker, ids["bare"], shape.messages, dsn)
+    msgs = _run_baseline("bare", broker, ids["bare"], shape.messages, dsn, prefix)
     figures.bare = msgs * shape.per_message
     print(f"  bare MQTT {figures.bare:10.0f} readings/s")
 
@@ -202,7 +205,7 @@ def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Fig
     print(f"  COPY      {figures.copy:10.0f} readings/s")
 
     _truncate(dsn)
-    msgs = _run_baseline("naive", broker, ids["naive"], shape.messages, dsn)
+    msgs = _run_baseline("naive", broker, ids["naive"], shape.messages, dsn, prefix)
     figures.naive = msgs * shape.per_message
     print(f"  naive     {figures.naive:10.0f} readings/s")
     return figures
