@@ -50,6 +50,12 @@ class IngestMetrics:
             "greenpulse_ingest_late", "out-of-order readings spliced in", registry=r
         )
         self.events = Counter("greenpulse_ingest_meter_events", "register events", registry=r)
+        self.replans = Counter(
+            "greenpulse_ingest_replans",
+            "batches stepped again at commit: the meter states were not what was expected "
+            "(another ingester wrote first, or a batch failed)",
+            registry=r,
+        )
         self.acked = Counter(
             "greenpulse_ingest_messages_acked", "messages acknowledged after commit", registry=r
         )

@@ -141,6 +141,13 @@ class RollupDeltas:
             for resolution, bucket, share in spreads:
                 self._acc[(run.meter_id, resolution, bucket)][0] += share
 
+    def copy(self) -> RollupDeltas:
+        """An independent copy (its window cache starts empty)."""
+        other = RollupDeltas()
+        for key, acc in self._acc.items():
+            other._acc[key] = list(acc)
+        return other
+
     def rows(self) -> list[dict[str, Any]]:
         return [
             {

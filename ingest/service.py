@@ -117,11 +117,16 @@ class IngestOptions:
 
 
 class ReadingWriter(Protocol):
-    """What the loop needs of ``ingest.writer.BatchWriter``."""
+    """What the loop needs of ``ingest.writer.BatchWriter``.
 
-    def write(
-        self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
-    ) -> WriteResult: ...
+    ``prepare`` does the work that needs no database (it may run while the previous
+    batch commits); ``commit`` writes a prepared batch in one transaction, and may be
+    called again with the same plan after a failure.
+    """
+
+    def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> Any: ...
+
+    def commit(self, plan: Any, rejections: Sequence[Rejection]) -> WriteResult: ...
 
 
 class AckingClient(aiomqtt.Client):
@@ -445,42 +450,77 @@ class Ingester:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
+        return self._take()
+
+    def _take(self) -> list[_Pending]:
+        """Up to ``batch_readings`` of the queued messages, now written (not queued)."""
         batch: list[_Pending] = []
         taken = 0
-        while self._queue and taken < options.batch_readings:
+        while self._queue and taken < self._options.batch_readings:
             pending = self._queue.popleft()
             batch.append(pending)
             taken += pending.weight
         self._queued_weight -= taken
-        self._writing_weight = taken
+        self._writing_weight += taken
         return batch
 
     async def _write_loop(self) -> None:
+        """Commit batch after batch, preparing the next while one commits.
+
+        Under load a full batch is usually waiting when a commit starts; preparing it
+        meanwhile (registers, rollups, COPY data: Python work) overlaps with the
+        database's work on the one being committed. Acknowledgements stay in order:
+        a batch is acknowledged once it has committed, before the next commits.
+        """
         m = self.metrics
+        ahead: tuple[list[_Pending], Any] | None = None
         while True:
             m.pending.set(self._queued_weight + self._writing_weight)
             m.pending_messages.set(len(self._queue))
-            batch = await self._next_batch()
+            if ahead is None:
+                batch = await self._next_batch()
+                plan = await self._prepare(batch)
+            else:
+                batch, plan = ahead
+                ahead = None
             started = time.monotonic()
-            result = await self._commit(batch)
+            committing = asyncio.create_task(self._commit(batch, plan))
+            try:
+                if self._queued_weight >= self._options.batch_readings:
+                    upcoming = self._take()
+                    ahead = (upcoming, await self._prepare(upcoming))
+                result = await committing
+            finally:
+                committing.cancel()  # only if this task is being cancelled itself
             m.batch_latency.observe(time.monotonic() - started)
-            self._record(result)
+            weight = sum(p.weight for p in batch)
+            self._record(result, weight)
             self._ack(batch)
             self._announce(result)
-            self._writing_weight = 0
-            if self._queued_weight < self._options.max_pending_readings:
+            self._writing_weight -= weight
+            if self._queued_weight + self._writing_weight < self._options.max_pending_readings:
                 self._space.set()
-            if not self._queue:
+            if not self._queue and ahead is None:
                 self._idle.set()
 
-    async def _commit(self, batch: list[_Pending]) -> WriteResult:
+    async def _prepare(self, batch: list[_Pending]) -> Any:
+        """The writer's plan for a batch; ``None`` when preparing fails (``_commit`` retries
+        it, and finds the message at fault)."""
+        readings = [r for p in batch for r in p.readings]
+        try:
+            return await asyncio.to_thread(self._writer.prepare, readings, now=self._clock())
+        except Exception:
+            log.exception("ingest: preparing a batch of %d messages failed", len(batch))
+            return None
+
+    async def _commit(self, batch: list[_Pending], plan: Any = None) -> WriteResult:
         """Commit one batch, retrying until it succeeds; isolate a batch that cannot commit."""
         readings = [r for p in batch for r in p.readings]
         rejections = [r for p in batch for r in p.rejections]
         failures = 0
         while True:
             try:
-                return await self._write(readings, rejections)
+                return await self._write(readings, rejections, plan)
             except Exception as exc:
                 failures += 1
                 if _is_transient(exc) or failures < self._options.non_transient_attempts:
@@ -535,11 +575,17 @@ class Ingester:
         return total
 
     async def _write(
-        self, readings: list[DecodedReading], rejections: list[Rejection]
+        self, readings: list[DecodedReading], rejections: list[Rejection], plan: Any = None
     ) -> WriteResult:
-        result = await asyncio.to_thread(
-            self._writer.write, readings, rejections, now=self._clock()
-        )
+        """Prepare (unless ``plan`` is given) and commit, in a worker thread."""
+        writer = self._writer
+        now = self._clock()
+
+        def write() -> WriteResult:
+            prepared = writer.prepare(readings, now=now) if plan is None else plan
+            return writer.commit(prepared, rejections)
+
+        result = await asyncio.to_thread(write)
         if self._db_failing:
             self._db_failing = False
             self.metrics.db_down.set(0)
@@ -569,13 +615,14 @@ class Ingester:
             )
         await asyncio.sleep(delay)
 
-    def _record(self, result: WriteResult) -> None:
+    def _record(self, result: WriteResult, weight: int) -> None:
         m = self.metrics
         m.written.inc(result.written)
         m.duplicates.inc(result.duplicates)
         m.late.inc(result.late)
         m.events.inc(result.events)
-        m.batch_size.observe(self._writing_weight)
+        m.replans.inc(int(result.replanned))
+        m.batch_size.observe(weight)
         newest = getattr(result, "newest_time", None)
         if newest is not None:
             m.lag.set(max(0.0, (self._clock() - newest).total_seconds()))

@@ -15,6 +15,7 @@ interleave the same meter's register arithmetic):
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from math import isnan
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 from psycopg.errors import UniqueViolation
@@ -71,6 +73,8 @@ class WriteResult:
     late: int = 0
     events: int = 0
     rejected: int = 0
+    replanned: bool = False
+    """The meter states differed from what ``prepare`` expected: stepped again."""
     sites: set[str] = field(default_factory=set)
     newest_time: datetime | None = None
 
@@ -192,6 +196,27 @@ class _Fresh:
         ]
 
 
+_State = tuple[int, float]
+"""A meter's newest stored reading: (time in micros, canonical value)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one batch writes, worked out against ``states_before`` (``BatchWriter.prepare``)."""
+
+    batch: _Sorted
+    repeats: int
+    states_before: dict[str, _State | None]
+    now: datetime
+    late: list[tuple[_MeterInfo, list[DecodedReading]]]  # at or before the meter's state
+    fresh: _Fresh | None  # newer than the state, stepped
+    copy_data: bytes | None  # ``fresh`` as binary COPY data (PostgreSQL)
+    states: list[dict[str, Any]]  # meter_state rows after the batch
+    deltas: RollupDeltas  # of ``fresh``; the late path adds its own when it runs
+    events: list[dict[str, Any]]
+    result: WriteResult
+
+
 class _ReadingsAheadError(Exception):
     """A meter has stored readings newer than its ``meter_state`` (should not happen)."""
 
@@ -214,36 +239,74 @@ class BatchWriter:
         self._meter_ids = list(self._meters)
         self._meter_index = {meter_id: i for i, meter_id in enumerate(self._meter_ids)}
         self._multipliers = np.array([i.meter.multiplier for i in self._meters.values()])
+        self._expected: dict[str, _State] = {}  # per meter, after the last prepared batch
 
     def write(
         self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
     ) -> WriteResult:
         """Store a batch; commits before returning, raises (nothing committed) on DB errors."""
+        return self.commit(self.prepare(readings, now=now), rejections)
+
+    def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> Plan:
+        """Everything about a batch that needs no database, done ahead (no I/O).
+
+        The registers are stepped against the meter states this writer expects: what it
+        committed or prepared last. ``commit`` checks that expectation against the
+        database under the meter locks and plans again where it was wrong (another
+        ingester wrote, a batch failed), so a plan is a prediction, never a risk.
+        """
         batch, repeats = self._sort(readings)
+        expected = self._expected
+        plan = self._plan(batch, repeats, {m: expected.get(m) for m, _, _ in batch.runs}, now)
+        self._expect(plan)
+        return plan
+
+    def commit(self, plan: Plan, rejections: Sequence[Rejection]) -> WriteResult:
+        """Write a prepared batch and the rejections in one transaction, and commit it.
+
+        Raises (nothing committed) on database errors; the same plan may be committed again.
+        """
         try:
-            return self._transaction(batch, repeats, rejections, now, direct=self._postgres)
+            return self._transaction(plan, rejections, direct=self._postgres)
         except _ReadingsAheadError:
             log.warning(
                 "ingest: readings newer than meter_state found for meters %s; "
                 "writing this batch through the conflict-checking path",
-                ", ".join(run[0] for run in batch.runs),
+                ", ".join(run[0] for run in plan.batch.runs),
             )
-            return self._transaction(batch, repeats, rejections, now, direct=False)
+            return self._transaction(plan, rejections, direct=False)
+
+    def _expect(self, plan: Plan) -> None:
+        for row in plan.states:
+            self._expected[row["meter_id"]] = (micros(row["last_time"]), row["last_value"])
 
     def _transaction(
-        self,
-        batch: _Sorted,
-        repeats: int,
-        rejections: Sequence[Rejection],
-        now: datetime,
-        *,
-        direct: bool,
+        self, plan: Plan, rejections: Sequence[Rejection], *, direct: bool
     ) -> WriteResult:
-        result = WriteResult(duplicates=repeats, rejected=len(rejections))
+        replanned = False
         with self._factory() as session, session.begin():
-            if batch.runs:
-                self._lock(session, sorted(run[0] for run in batch.runs))
-                self._write_readings(session, batch, now, result, direct=direct)
+            if plan.batch.runs:
+                meter_ids = [run[0] for run in plan.batch.runs]
+                self._lock(session, sorted(meter_ids))
+                states: dict[str, _State | None] = dict.fromkeys(meter_ids)
+                for row in session.execute(
+                    select(
+                        MeterStateRow.meter_id, MeterStateRow.last_time, MeterStateRow.last_value
+                    ).where(MeterStateRow.meter_id.in_(meter_ids))
+                ):
+                    states[row.meter_id] = (micros(_aware(row.last_time)), row.last_value)
+                if states != plan.states_before:
+                    plan = self._plan(plan.batch, plan.repeats, states, plan.now)
+                    self._expect(plan)
+                    replanned = True
+            result = dataclasses.replace(
+                plan.result,
+                sites=set(plan.result.sites),
+                rejected=len(rejections),
+                replanned=replanned,
+            )
+            if plan.batch.runs:
+                self._execute(session, plan, result, direct=direct)
             if rejections:
                 session.execute(
                     self._insert(RejectedMessageRow),
@@ -315,25 +378,18 @@ class BatchWriter:
 
     # -- the two paths ----------------------------------------------------------------------
 
-    def _write_readings(
+    def _plan(
         self,
-        session: Session,
         batch: _Sorted,
+        repeats: int,
+        states: dict[str, _State | None],
         now: datetime,
-        result: WriteResult,
-        *,
-        direct: bool,
-    ) -> None:
-        states = {
-            row.meter_id: row
-            for row in session.scalars(
-                select(MeterStateRow).where(
-                    MeterStateRow.meter_id.in_([run[0] for run in batch.runs])
-                )
-            )
-        }
-        events: list[dict[str, Any]] = []
+    ) -> Plan:
+        """What the batch writes, given each meter's newest stored reading (no I/O)."""
+        result = WriteResult(duplicates=repeats)
         deltas = RollupDeltas()
+        events: list[dict[str, Any]] = []
+        late: list[tuple[_MeterInfo, list[DecodedReading]]] = []
         runs: list[tuple[_MeterInfo, MeterRun]] = []
         fresh: list[range] = []  # positions in the batch of the readings newer than the state
         size = 0
@@ -343,20 +399,34 @@ class BatchWriter:
             previous: RegisterPoint | None = None
             split = start
             if state is not None:
-                previous = RegisterPoint(_aware(state.last_time), state.last_value)
-                last_us = micros(previous.time)
+                previous = RegisterPoint(from_micros(state[0]), state[1])
                 times = batch.columns.time_us[start:stop]
-                split += int(np.searchsorted(times, last_us, side="right"))
+                split += int(np.searchsorted(times, state[0], side="right"))
                 if split > start:
-                    late = batch.columns.readings[start:split]
-                    self._write_late(session, info, late, now, deltas, events, result)
+                    late.append((info, batch.columns.readings[start:split]))
             if split < stop:
                 runs.append((info, MeterRun(info.spec, size, size + stop - split, previous)))
                 fresh.append(range(split, stop))
                 size += stop - split
+        rows: _Fresh | None = None
+        copy_data: bytes | None = None
+        states_after: list[dict[str, Any]] = []
         if runs:
             rows, states_after = self._step_fresh(batch, fresh, runs, now, deltas, events, result)
-            self._store_fresh(session, rows, states_after, now, direct=direct)
+            if self._postgres:
+                copy_data = rows.copy_data(now)
+        return Plan(
+            batch, repeats, states, now, late, rows, copy_data, states_after, deltas, events, result
+        )
+
+    def _execute(self, session: Session, plan: Plan, result: WriteResult, *, direct: bool) -> None:
+        """Write a plan whose meter states hold: late readings, new ones, state, rollups."""
+        deltas = plan.deltas.copy()  # the plan stays as it was, to be committed again
+        events = list(plan.events)
+        for info, late in plan.late:
+            self._write_late(session, info, late, plan.now, deltas, events, result)
+        if plan.fresh is not None:
+            self._store_fresh(session, plan, direct=direct)
         if events:
             session.execute(self._insert(MeterEventRow).on_conflict_do_nothing(), events)
             result.events += len(events)
@@ -445,20 +515,15 @@ class BatchWriter:
         meter = np.repeat(np.arange(len(runs)), lengths)
         return _Fresh(columns, meter_ids, meter, quantity, quality), states
 
-    def _store_fresh(
-        self,
-        session: Session,
-        rows: _Fresh,
-        states: list[dict[str, Any]],
-        now: datetime,
-        *,
-        direct: bool,
-    ) -> None:
+    def _store_fresh(self, session: Session, plan: Plan, *, direct: bool) -> None:
         """Insert the stepped readings and move each meter's state to its newest one."""
-        if self._postgres:
-            _copy_readings(session, rows.copy_data(now), direct=direct)
+        assert plan.fresh is not None
+        if plan.copy_data is not None:
+            _copy_readings(session, plan.copy_data, direct=direct)
         else:
-            session.execute(self._insert(ReadingRow).on_conflict_do_nothing(), rows.params(now))
+            session.execute(
+                self._insert(ReadingRow).on_conflict_do_nothing(), plan.fresh.params(plan.now)
+            )
         ins = self._insert(MeterStateRow)
         self._upsert(
             session,
@@ -468,16 +533,17 @@ class BatchWriter:
                 where=MeterStateRow.last_time < ins.excluded.last_time,
             ),
             _STATE_UPSERT,
-            states,
+            plan.states,
         )
 
     def _upsert(
         self, session: Session, statement: Any, postgres: str, rows: list[dict[str, Any]]
     ) -> None:
-        """``statement`` for every row: one ``unnest`` statement on PostgreSQL (``postgres``,
-        arrays by column), an executemany on SQLite."""
+        """``statement`` for every row: on PostgreSQL one statement (``postgres``) taking the
+        rows as one JSON text (encoded in C: binding hundreds of values one by one costs
+        more than the database's work), an executemany on SQLite."""
         if self._postgres:
-            session.execute(text(postgres), {c: [row[c] for row in rows] for c in rows[0]})
+            session.execute(text(postgres), {"rows": _JSON.encode(rows).decode()})
         else:
             session.execute(statement, rows)
 
@@ -611,20 +677,20 @@ _STATE_COLUMNS = (
     "last_rate_per_h",
     "received_at",
 )
+_JSON = msgspec.json.Encoder()  # floats as the shortest text that reads back exactly
 _STATE_UPSERT = (
     f"INSERT INTO meter_state ({', '.join(_STATE_COLUMNS)}) "
-    "SELECT * FROM unnest(CAST(:meter_id AS text[]), CAST(:last_time AS timestamptz[]), "
-    "CAST(:last_value AS float8[]), CAST(:last_quantity AS float8[]), "
-    "CAST(:last_rate_per_h AS float8[]), CAST(:received_at AS timestamptz[])) "
+    "SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(meter_id text, "
+    "last_time timestamptz, last_value float8, last_quantity float8, last_rate_per_h float8, "
+    "received_at timestamptz) "
     "ON CONFLICT (meter_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:])
     + " WHERE meter_state.last_time < excluded.last_time"
 )
 _ROLLUPS_UPSERT = (
     "INSERT INTO rollups (meter_id, resolution, bucket_start, quantity, samples, estimated) "
-    "SELECT * FROM unnest(CAST(:meter_id AS text[]), CAST(:resolution AS text[]), "
-    "CAST(:bucket_start AS timestamptz[]), CAST(:quantity AS float8[]), "
-    "CAST(:samples AS int4[]), CAST(:estimated AS int4[])) "
+    "SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(meter_id text, "
+    "resolution text, bucket_start timestamptz, quantity float8, samples int4, estimated int4) "
     "ON CONFLICT (meter_id, resolution, bucket_start) DO UPDATE SET "
     "quantity = rollups.quantity + excluded.quantity, "
     "samples = rollups.samples + excluded.samples, "

@@ -109,10 +109,11 @@ async def naive(
 
 
 class _NoopWriter:
-    def write(
-        self, readings: Sequence[Any], rejections: Sequence[Any], *, now: datetime
-    ) -> WriteResult:
-        return WriteResult(written=len(readings), rejected=len(rejections))
+    def prepare(self, readings: Sequence[Any], *, now: datetime) -> int:
+        return len(readings)
+
+    def commit(self, plan: int, rejections: Sequence[Any]) -> WriteResult:
+        return WriteResult(written=plan, rejected=len(rejections))
 
 
 async def loop(

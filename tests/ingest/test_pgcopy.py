@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -113,4 +114,5 @@ def test_any_rows_round_trip(conn: psycopg.Connection, rows: list[tuple]) -> Non
         ],
         len(rows),
     )
-    assert got == [(r[0], from_micros(r[1]), *r[2:]) for r in rows]
+    # rows of one layout (NULLs, text lengths) are sent together: order is not kept
+    assert Counter(got) == Counter((r[0], from_micros(r[1]), *r[2:]) for r in rows)

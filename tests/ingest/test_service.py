@@ -116,8 +116,11 @@ class FlakyWriter:
         self.calls = 0
         self.batches: list[list[DecodedReading]] = []
 
-    def write(
-        self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
+    def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> list[DecodedReading]:
+        return list(readings)
+
+    def commit(
+        self, readings: list[DecodedReading], rejections: Sequence[Rejection]
     ) -> WriteResult:
         self.calls += 1
         if self.calls <= self.failures:
@@ -191,8 +194,11 @@ class PoisonWriter:
         self.readings: list[str] = []
         self.rejections: list[Rejection] = []
 
-    def write(
-        self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
+    def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> list[DecodedReading]:
+        return list(readings)
+
+    def commit(
+        self, readings: list[DecodedReading], rejections: Sequence[Rejection]
     ) -> WriteResult:
         if any(r.meter_id == self.poison for r in readings):
             raise ValueError("check constraint violated")

@@ -324,3 +324,39 @@ def test_a_long_gap_is_spread_over_the_hours_it_spans(
             )
         ).all()
     assert sorted(samples) == [0, 0, 0, 0, 0, 1]  # the reading counts once, where it ends
+
+
+def test_batches_prepared_ahead_commit_as_written_in_order(
+    backend: Backend, writer: BatchWriter
+) -> None:
+    first = writer.prepare([reading("el-comp-01", m, 1000 + 5 * m) for m in range(5)], now=NOW)
+    # prepared while the first is not committed yet: stepped on from its last reading
+    second = writer.prepare([reading("el-comp-01", m, 1000 + 5 * m) for m in range(5, 9)], now=NOW)
+    assert writer.commit(first, []).replanned is False
+    result = writer.commit(second, [])
+    assert (result.written, result.replanned) == (4, False)
+    assert [q for _, q, _ in stored(backend, "el-comp-01")] == [None] + [5] * 8
+    assert rollup(backend, "el-comp-01") == {T0: 40}
+    _assert_rollups_match_rebuild(backend, "el-comp-01")
+
+
+def test_a_plan_is_stepped_again_when_another_writer_got_there_first(
+    backend: Backend, writer: BatchWriter
+) -> None:
+    writer.write([reading("el-comp-01", 0, 1000)], [], now=NOW)
+    planned = writer.prepare([reading("el-comp-01", m, 1000 + 5 * m) for m in (2, 3)], now=NOW)
+    other = BatchWriter(backend.factory, PLANT, backend.storage)  # a second ingester
+    other.write([reading("el-comp-01", 1, 1004)], [], now=NOW)
+    result = writer.commit(planned, [])
+    assert (result.written, result.replanned) == (2, True)
+    assert stored(backend, "el-comp-01") == [(0, None, 1), (1, 4, 0), (2, 6, 0), (3, 5, 0)]
+    assert rollup(backend, "el-comp-01") == {T0: 15}
+
+
+def test_committing_a_plan_again_changes_nothing(backend: Backend, writer: BatchWriter) -> None:
+    plan = writer.prepare([reading("el-comp-01", m, 1000 + 5 * m) for m in range(5)], now=NOW)
+    writer.commit(plan, [])
+    again = writer.commit(plan, [])  # e.g. the commit's answer was lost and it is retried
+    assert (again.written, again.duplicates, again.replanned) == (0, 5, True)
+    assert len(stored(backend, "el-comp-01")) == 5
+    assert rollup(backend, "el-comp-01") == {T0: 20}
