@@ -24,6 +24,7 @@ from typing import Any, Final
 import msgspec
 
 from app.domain.plant import Plant
+from app.domain.register_runs import from_micros, micros
 from app.domain.units import UnitMismatchError, UnknownUnitError, check_compatible
 
 EPOCH_MS_THRESHOLD: Final = 1e11
@@ -65,18 +66,41 @@ class Reason(StrEnum):
 
 
 class DecodedReading(msgspec.Struct, frozen=True):
-    """One valid reading as the meter sent it (raw value and unit), time in UTC.
+    """One valid reading as the meter sent it (raw value and unit).
 
-    A frozen ``msgspec.Struct``: gateway batches create one per reading, and this is
-    the cheapest immutable record to create.
+    A frozen ``msgspec.Struct`` with its time as integer microseconds since the Unix
+    epoch: gateway batches create one per reading, and this is the cheapest immutable
+    record to create and to sort by time. ``at`` makes one from an aware datetime.
     """
 
     site_id: str
     meter_id: str
-    time: datetime  # aware UTC
+    time_us: int  # microseconds since 1970-01-01T00:00Z (``app.domain.register_runs.micros``)
     raw_value: float
     raw_unit: str
     seq: int | None
+
+    def __post_init__(self) -> None:
+        if type(self.time_us) is not int:
+            raise TypeError(f"time_us must be an int, got {self.time_us!r} (see DecodedReading.at)")
+
+    @classmethod
+    def at(
+        cls,
+        site_id: str,
+        meter_id: str,
+        time: datetime,
+        raw_value: float,
+        raw_unit: str,
+        seq: int | None = None,
+    ) -> DecodedReading:
+        """A reading at an aware ``time``."""
+        return cls(site_id, meter_id, micros(time), raw_value, raw_unit, seq)
+
+    @property
+    def time(self) -> datetime:
+        """The reading's time, aware UTC."""
+        return from_micros(self.time_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,8 +366,8 @@ def _valid_batch(payload: bytes, site_id: str, ctx: Context) -> list[DecodedRead
         return None
     meters = ctx.plant.meters
     unit_problem = ctx.plant.unit_problem
-    latest = ctx.now + ctx.limits.max_future
-    oldest = ctx.limits.oldest
+    latest = micros(ctx.now + ctx.limits.max_future)
+    oldest = micros(ctx.limits.oldest)
     readings: list[DecodedReading] = []
     for item in items:
         meter = meters.get(item.meter)
@@ -354,22 +378,26 @@ def _valid_batch(payload: bytes, site_id: str, ctx: Context) -> list[DecodedRead
         if not 0.0 <= value < math.inf or (seq is not None and not 0 <= seq <= SEQ_MAX):
             return None
         ts = item.ts
-        if isinstance(ts, str):
+        if type(ts) is int and 0 <= ts < 2**53:
+            # what _from_epoch gives for whole seconds or milliseconds, without a datetime
+            time_us = ts * 1000 if ts > EPOCH_MS_THRESHOLD else ts * 1_000_000
+        elif isinstance(ts, str):
             try:
                 time = datetime.fromisoformat(ts)
             except ValueError:
                 return None
             if time.utcoffset() is None:
                 return None
-            time = time.astimezone(UTC)
+            time_us = micros(time)
         else:
             try:
-                time = _from_epoch(float(ts))
+                time_us = micros(_from_epoch(float(ts)))
             except (OverflowError, OSError, ValueError):
                 return None
-        if not oldest <= time <= latest:
+        if not oldest <= time_us <= latest:
             return None
-        readings.append(DecodedReading(site_id, item.meter, time, value, item.unit.strip(), seq))
+        unit = item.unit.strip()
+        readings.append(DecodedReading(site_id, item.meter, time_us, value, unit, seq))
     return readings
 
 
@@ -420,7 +448,8 @@ def _reading(
     problem = ctx.plant.unit_problem(unit, meter.unit)
     if problem is not None:
         raise InvalidReadingError(*problem)
-    return DecodedReading(site_id, meter_id, time, value, unit.strip(), _seq(body.get("seq")))
+    seq = _seq(body.get("seq"))
+    return DecodedReading(site_id, meter_id, micros(time), value, unit.strip(), seq)
 
 
 def _timestamp(raw: object, ctx: Context) -> datetime:

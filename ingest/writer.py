@@ -337,7 +337,7 @@ class BatchWriter:
             meter = np.fromiter((index[r.meter_id] for r in readings), np.intp, n)
         except KeyError as exc:
             raise ValueError(f"meter {exc.args[0]!r} is not in the plant (decoder bug)") from None
-        time_us = np.fromiter((micros(r.time) for r in readings), np.int64, n)
+        time_us = np.fromiter((r.time_us for r in readings), np.int64, n)
         order = np.lexsort((time_us, meter))  # stable: repeats keep their arrival order
         meter, time_us = meter[order], time_us[order]
         keep = np.ones(n, bool)

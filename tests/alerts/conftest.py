@@ -99,7 +99,7 @@ class Line:
 
     def value(self, meter: str, at: datetime, value: float) -> None:
         """One raw reading (a register value for cumulative meters, kW otherwise)."""
-        reading = DecodedReading(SITE, meter, at, value, UNITS[meter], None)
+        reading = DecodedReading.at(SITE, meter, at, value, UNITS[meter], None)
         self.writer.write([reading], [], now=at)
         self.last_time[meter] = at
 
@@ -130,7 +130,7 @@ class Line:
             if at > start:
                 register += kw * step.total_seconds() / 3600
             value = kw if instantaneous else register
-            readings.append(DecodedReading(SITE, meter, at, value, UNITS[meter], None))
+            readings.append(DecodedReading.at(SITE, meter, at, value, UNITS[meter], None))
             at += step
         self.writer.write(readings, [], now=end)
         self.registers[meter] = register

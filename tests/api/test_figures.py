@@ -59,7 +59,7 @@ def hour_of_readings(plant: Plant) -> list[DecodedReading]:
             (HOUR_START.replace(minute=0, second=0), 1000.0),
             (HOUR_START.replace(minute=59), 1000.0 + delta),
         ):
-            out.append(DecodedReading("guian", meter, time, value, units[meter], None))
+            out.append(DecodedReading.at("guian", meter, time, value, units[meter], None))
     return out
 
 
@@ -189,7 +189,7 @@ async def test_two_api_processes_and_two_writers_agree(clean_backend: Backend) -
     sync_plant(clean_backend.factory, plant)
     units = {m.id: m.unit for _, m in plant.meters()}
     readings = [
-        DecodedReading(
+        DecodedReading.at(
             "guian",
             meter,
             HOUR_START + timedelta(minutes=m),

@@ -46,7 +46,7 @@ async def server(clean_backend: Backend) -> AsyncIterator[tuple[str, object]]:
     now = datetime.now(UTC).replace(microsecond=0)
     BatchWriter(clean_backend.factory, plant, clean_backend.storage).write(
         [
-            DecodedReading(
+            DecodedReading.at(
                 "guian", "el-grid-in-1", now - timedelta(minutes=m), 100 + (5 - m) / 20, "kWh", None
             )
             for m in range(5, -1, -1)

@@ -90,7 +90,7 @@ class PlantFeed:
                 continue
             raw = self._raw(meter, t)
             if raw is not None:
-                out.append(DecodedReading(SITE, meter.id, t, raw, meter.unit, None))
+                out.append(DecodedReading.at(SITE, meter.id, t, raw, meter.unit, None))
         return out
 
     def _raw(self, meter: Meter, t: datetime) -> float | None:

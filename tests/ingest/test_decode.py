@@ -57,7 +57,7 @@ def test_the_documented_single_reading() -> None:
     readings, rejections = one(body())
     assert rejections == []
     assert readings == [
-        DecodedReading(
+        DecodedReading.at(
             "guian", "el-grid-in-1", datetime(2026, 11, 22, 2, 15, tzinfo=UTC), 12345.6, "kWh", 42
         )
     ]

@@ -37,7 +37,7 @@ def writer(clean_backend: Backend) -> BatchWriter:
 
 
 def reading(meter: str, minute: float, value: float, unit: str = "kWh") -> DecodedReading:
-    return DecodedReading(
+    return DecodedReading.at(
         site_id="guian",
         meter_id=meter,
         time=T0 + timedelta(minutes=minute),
