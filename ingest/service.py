@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -126,7 +127,13 @@ class ReadingWriter(Protocol):
 
     def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> Any: ...
 
-    def commit(self, plan: Any, rejections: Sequence[Rejection]) -> WriteResult: ...
+    def commit(
+        self,
+        plan: Any,
+        rejections: Sequence[Rejection],
+        *,
+        after: Callable[[float | None], bool] | None = None,
+    ) -> WriteResult: ...
 
 
 class AckingClient(aiomqtt.Client):
@@ -465,43 +472,64 @@ class Ingester:
         return batch
 
     async def _write_loop(self) -> None:
-        """Commit batch after batch, preparing the next while one commits.
+        """Commit batch after batch, with the next one already on its way.
 
-        Under load a full batch is usually waiting when a commit starts; preparing it
-        meanwhile (registers, rollups, COPY data: Python work) overlaps with the
-        database's work on the one being committed. Acknowledgements stay in order:
-        a batch is acknowledged once it has committed, before the next commits.
+        Under load a full batch is usually waiting when a commit starts. It is prepared
+        meanwhile (registers, rollups, COPY data: Python work) and its commit starts at
+        once: on PostgreSQL its readings are copied while the first commit finishes
+        (``BatchWriter.commit``), so the database works on both. Acknowledgements stay
+        in receipt order: a batch is acknowledged once it has committed, and only after
+        every batch before it.
         """
         m = self.metrics
-        ahead: tuple[list[_Pending], Any] | None = None
-        while True:
-            m.pending.set(self._queued_weight + self._writing_weight)
-            m.pending_messages.set(len(self._queue))
-            if ahead is None:
-                batch = await self._next_batch()
-                plan = await self._prepare(batch)
-            else:
-                batch, plan = ahead
-                ahead = None
-            started = time.monotonic()
-            committing = asyncio.create_task(self._commit(batch, plan))
-            try:
-                if self._queued_weight >= self._options.batch_readings:
-                    upcoming = self._take()
-                    ahead = (upcoming, await self._prepare(upcoming))
+        inflight: deque[tuple[list[_Pending], asyncio.Task[WriteResult], threading.Event]] = deque()
+        try:
+            while True:
+                m.pending.set(self._queued_weight + self._writing_weight)
+                m.pending_messages.set(len(self._queue))
+                if not inflight:
+                    batch = await self._next_batch()
+                    inflight.append((batch, *await self._start(batch, None)))
+                if len(inflight) < 2 and self._queued_weight >= self._options.batch_readings:
+                    batch = self._take()
+                    inflight.append((batch, *await self._start(batch, inflight[-1][2])))
+                batch, committing, _ = inflight.popleft()
                 result = await committing
+                weight = sum(p.weight for p in batch)
+                self._record(result, weight)
+                self._ack(batch)
+                self._announce(result)
+                self._writing_weight -= weight
+                if self._queued_weight + self._writing_weight < self._options.max_pending_readings:
+                    self._space.set()
+                if not self._queue and not inflight:
+                    self._idle.set()
+        finally:
+            for _, task, _ in inflight:  # only when this loop is cancelled itself
+                task.cancel()
+
+    async def _start(
+        self, batch: list[_Pending], previous: threading.Event | None
+    ) -> tuple[asyncio.Task[WriteResult], threading.Event]:
+        """Prepare a batch and start committing it; the event is set when the commit ends.
+
+        The commit takes its meter locks only once ``previous`` (the commit before it) has
+        ended, so batches step their registers in order.
+        """
+        plan = await self._prepare(batch)
+        started = time.monotonic()
+        done = threading.Event()
+        after = None if previous is None else previous.wait
+
+        async def commit() -> WriteResult:
+            try:
+                result = await self._commit(batch, plan, after)
             finally:
-                committing.cancel()  # only if this task is being cancelled itself
-            m.batch_latency.observe(time.monotonic() - started)
-            weight = sum(p.weight for p in batch)
-            self._record(result, weight)
-            self._ack(batch)
-            self._announce(result)
-            self._writing_weight -= weight
-            if self._queued_weight + self._writing_weight < self._options.max_pending_readings:
-                self._space.set()
-            if not self._queue and ahead is None:
-                self._idle.set()
+                done.set()
+            self.metrics.batch_latency.observe(time.monotonic() - started)
+            return result
+
+        return asyncio.create_task(commit(), name="ingest-commit"), done
 
     async def _prepare(self, batch: list[_Pending]) -> Any:
         """The writer's plan for a batch; ``None`` when preparing fails (``_commit`` retries
@@ -513,14 +541,19 @@ class Ingester:
             log.exception("ingest: preparing a batch of %d messages failed", len(batch))
             return None
 
-    async def _commit(self, batch: list[_Pending], plan: Any = None) -> WriteResult:
+    async def _commit(
+        self,
+        batch: list[_Pending],
+        plan: Any = None,
+        after: Callable[[float | None], bool] | None = None,
+    ) -> WriteResult:
         """Commit one batch, retrying until it succeeds; isolate a batch that cannot commit."""
         readings = [r for p in batch for r in p.readings]
         rejections = [r for p in batch for r in p.rejections]
         failures = 0
         while True:
             try:
-                return await self._write(readings, rejections, plan)
+                return await self._write(readings, rejections, plan, after)
             except Exception as exc:
                 failures += 1
                 if _is_transient(exc) or failures < self._options.non_transient_attempts:
@@ -575,7 +608,11 @@ class Ingester:
         return total
 
     async def _write(
-        self, readings: list[DecodedReading], rejections: list[Rejection], plan: Any = None
+        self,
+        readings: list[DecodedReading],
+        rejections: list[Rejection],
+        plan: Any = None,
+        after: Callable[[float | None], bool] | None = None,
     ) -> WriteResult:
         """Prepare (unless ``plan`` is given) and commit, in a worker thread."""
         writer = self._writer
@@ -583,7 +620,7 @@ class Ingester:
 
         def write() -> WriteResult:
             prepared = writer.prepare(readings, now=now) if plan is None else plan
-            return writer.commit(prepared, rejections)
+            return writer.commit(prepared, rejections, after=after)
 
         result = await asyncio.to_thread(write)
         if self._db_failing:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -62,6 +62,8 @@ from ingest.rollup_deltas import RollupDeltas, RunBuckets
 log = logging.getLogger(__name__)
 
 _MICROSECOND = timedelta(microseconds=1)
+EARLY_WAIT_S = 2.0
+"""How long readings copied ahead wait for the commit before theirs (``BatchWriter.commit``)."""
 
 
 @dataclass
@@ -217,6 +219,11 @@ class Plan:
     result: WriteResult
 
 
+class _StaleCopyError(Exception):
+    """Readings copied ahead of the meter locks were stepped on states that changed, or
+    the commit before theirs did not end in time."""
+
+
 class _ReadingsAheadError(Exception):
     """A meter has stored readings newer than its ``meter_state`` (should not happen)."""
 
@@ -261,30 +268,77 @@ class BatchWriter:
         self._expect(plan)
         return plan
 
-    def commit(self, plan: Plan, rejections: Sequence[Rejection]) -> WriteResult:
+    def commit(
+        self,
+        plan: Plan,
+        rejections: Sequence[Rejection],
+        *,
+        after: Callable[[float | None], bool] | None = None,
+    ) -> WriteResult:
         """Write a prepared batch and the rejections in one transaction, and commit it.
 
         Raises (nothing committed) on database errors; the same plan may be committed again.
+
+        Args:
+            plan: from ``prepare``.
+            rejections: dead letters to store in the same transaction.
+            after: waits (up to the seconds given, ``None``: for good) until the commit of
+                the batch before this one has ended, True if it has; called before the
+                meter locks are taken, so batches lock (and step their registers) in the
+                order they were prepared even while two are committing.
         """
-        try:
-            return self._transaction(plan, rejections, direct=self._postgres)
-        except _ReadingsAheadError:
-            log.warning(
-                "ingest: readings newer than meter_state found for meters %s; "
-                "writing this batch through the conflict-checking path",
-                ", ".join(run[0] for run in plan.batch.runs),
-            )
-            return self._transaction(plan, rejections, direct=False)
+        direct = early = self._postgres
+        while True:
+            try:
+                return self._transaction(plan, rejections, after, direct=direct, early=early)
+            except _StaleCopyError:
+                early = False
+            except _ReadingsAheadError:
+                if not direct:
+                    raise
+                log.warning(
+                    "ingest: readings newer than meter_state found for meters %s; "
+                    "writing this batch through the conflict-checking path",
+                    ", ".join(run[0] for run in plan.batch.runs),
+                )
+                direct = early = False
 
     def _expect(self, plan: Plan) -> None:
         for row in plan.states:
             self._expected[row["meter_id"]] = (micros(row["last_time"]), row["last_value"])
 
     def _transaction(
-        self, plan: Plan, rejections: Sequence[Rejection], *, direct: bool
+        self,
+        plan: Plan,
+        rejections: Sequence[Rejection],
+        after: Callable[[float | None], bool] | None,
+        *,
+        direct: bool,
+        early: bool,
     ) -> WriteResult:
+        """One transaction: lock the meters, check the plan's states, write.
+
+        ``early`` (PostgreSQL, straight COPY): the new readings are copied *before* the
+        meter locks are taken, so that the database takes them in while the previous
+        batch, holding those locks, still commits. The rows stay invisible until this
+        transaction commits; if the states then turn out not to be the plan's, the
+        whole transaction is rolled back (``_StaleCopyError``) and done again, locks
+        first. Its rows cannot clash with the previous batch's: they are newer than any
+        reading of it. But the database may make the previous batch wait on this
+        transaction all the same (TimescaleDB locks a chunk it creates until the creating
+        transaction ends), so it waits for the previous one only ``EARLY_WAIT_S``, then
+        rolls back and starts again, locks first.
+        """
         replanned = False
+        copied = early and direct and plan.copy_data is not None
         with self._factory() as session, session.begin():
+            if copied:
+                assert plan.copy_data is not None
+                _copy_readings(session, plan.copy_data, direct=True)
+                if after is not None and not after(EARLY_WAIT_S):
+                    raise _StaleCopyError
+            elif after is not None:
+                after(None)  # nothing done yet in this transaction: nothing held
             if plan.batch.runs:
                 meter_ids = [run[0] for run in plan.batch.runs]
                 self._lock(session, sorted(meter_ids))
@@ -296,6 +350,8 @@ class BatchWriter:
                 ):
                     states[row.meter_id] = (micros(_aware(row.last_time)), row.last_value)
                 if states != plan.states_before:
+                    if copied:
+                        raise _StaleCopyError
                     plan = self._plan(plan.batch, plan.repeats, states, plan.now)
                     self._expect(plan)
                     replanned = True
@@ -306,7 +362,7 @@ class BatchWriter:
                 replanned=replanned,
             )
             if plan.batch.runs:
-                self._execute(session, plan, result, direct=direct)
+                self._execute(session, plan, result, direct=direct, copied=copied)
             if rejections:
                 session.execute(
                     self._insert(RejectedMessageRow),
@@ -419,14 +475,17 @@ class BatchWriter:
             batch, repeats, states, now, late, rows, copy_data, states_after, deltas, events, result
         )
 
-    def _execute(self, session: Session, plan: Plan, result: WriteResult, *, direct: bool) -> None:
-        """Write a plan whose meter states hold: late readings, new ones, state, rollups."""
+    def _execute(
+        self, session: Session, plan: Plan, result: WriteResult, *, direct: bool, copied: bool
+    ) -> None:
+        """Write a plan whose meter states hold: late readings, new ones (unless ``copied``
+        already), state, rollups."""
         deltas = plan.deltas.copy()  # the plan stays as it was, to be committed again
         events = list(plan.events)
         for info, late in plan.late:
             self._write_late(session, info, late, plan.now, deltas, events, result)
         if plan.fresh is not None:
-            self._store_fresh(session, plan, direct=direct)
+            self._store_fresh(session, plan, direct=direct, copied=copied)
         if events:
             session.execute(self._insert(MeterEventRow).on_conflict_do_nothing(), events)
             result.events += len(events)
@@ -515,10 +574,12 @@ class BatchWriter:
         meter = np.repeat(np.arange(len(runs)), lengths)
         return _Fresh(columns, meter_ids, meter, quantity, quality), states
 
-    def _store_fresh(self, session: Session, plan: Plan, *, direct: bool) -> None:
+    def _store_fresh(self, session: Session, plan: Plan, *, direct: bool, copied: bool) -> None:
         """Insert the stepped readings and move each meter's state to its newest one."""
         assert plan.fresh is not None
-        if plan.copy_data is not None:
+        if copied:
+            pass
+        elif plan.copy_data is not None:
             _copy_readings(session, plan.copy_data, direct=direct)
         else:
             session.execute(

@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,7 +112,13 @@ class _NoopWriter:
     def prepare(self, readings: Sequence[Any], *, now: datetime) -> int:
         return len(readings)
 
-    def commit(self, plan: int, rejections: Sequence[Any]) -> WriteResult:
+    def commit(
+        self,
+        plan: int,
+        rejections: Sequence[Any],
+        *,
+        after: Callable[[float | None], bool] | None = None,
+    ) -> WriteResult:
         return WriteResult(written=plan, rejected=len(rejections))
 
 

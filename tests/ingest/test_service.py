@@ -120,7 +120,11 @@ class FlakyWriter:
         return list(readings)
 
     def commit(
-        self, readings: list[DecodedReading], rejections: Sequence[Rejection]
+        self,
+        readings: list[DecodedReading],
+        rejections: Sequence[Rejection],
+        *,
+        after: Callable[[float | None], bool] | None = None,
     ) -> WriteResult:
         self.calls += 1
         if self.calls <= self.failures:
@@ -198,7 +202,11 @@ class PoisonWriter:
         return list(readings)
 
     def commit(
-        self, readings: list[DecodedReading], rejections: Sequence[Rejection]
+        self,
+        readings: list[DecodedReading],
+        rejections: Sequence[Rejection],
+        *,
+        after: Callable[[float | None], bool] | None = None,
     ) -> WriteResult:
         if any(r.meter_id == self.poison for r in readings):
             raise ValueError("check constraint violated")

@@ -22,7 +22,7 @@ from app.db.rollups import DAY, HOUR, rebuild_rollups
 from app.domain.registers import Quality
 from app.plant_file import load_plant
 from ingest.decode import DecodedReading, Rejection
-from ingest.writer import BatchWriter
+from ingest.writer import BatchWriter, WriteResult
 from tests.conftest import Backend
 
 T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
@@ -360,3 +360,27 @@ def test_committing_a_plan_again_changes_nothing(backend: Backend, writer: Batch
     assert (again.written, again.duplicates, again.replanned) == (0, 5, True)
     assert len(stored(backend, "el-comp-01")) == 5
     assert rollup(backend, "el-comp-01") == {T0: 20}
+
+
+def test_a_commit_started_early_waits_for_the_one_before(
+    backend: Backend, writer: BatchWriter
+) -> None:
+    first = writer.prepare([reading("el-comp-01", m, 1000 + 5 * m) for m in range(5)], now=NOW)
+    second = writer.prepare([reading("el-comp-01", m, 1000 + 5 * m) for m in range(5, 9)], now=NOW)
+    first_done = threading.Event()
+    results: list[WriteResult] = []
+    # the second commit starts first (on PostgreSQL it copies its readings at once), but
+    # takes the meter locks only once the first has ended
+    early = threading.Thread(
+        target=lambda: results.append(writer.commit(second, [], after=first_done.wait))
+    )
+    early.start()
+    early.join(0.3)
+    assert early.is_alive()
+    assert stored(backend, "el-comp-01") == []
+    assert writer.commit(first, []).replanned is False
+    first_done.set()
+    early.join(10)
+    assert [r.replanned for r in results] == [False]
+    assert [q for _, q, _ in stored(backend, "el-comp-01")] == [None] + [5] * 8
+    _assert_rollups_match_rebuild(backend, "el-comp-01")
