@@ -62,12 +62,13 @@ _READY_RUN = 256  # messages accepted per turn of the event loop
 class IngestOptions:
     """Ingest tuning; ``from_env`` reads ``GREENPULSE_INGEST_<FIELD>`` (docs/performance.md)."""
 
-    batch_readings: int = 5_000
+    batch_readings: int = 20_000
     """Write a batch once this many readings (and rejections) are waiting..."""
     batch_ms: float = 50.0
     """...or once the oldest waiting message is this old."""
-    max_pending_readings: int = 50_000
-    """Stop taking messages from the broker above this many uncommitted readings."""
+    max_pending_readings: int = 60_000
+    """Stop taking messages from the broker above this many uncommitted readings (room for
+    two batches committing and one filling)."""
     receive_maximum: int = 20_000
     """Unacknowledged messages the broker may send (MQTT v5 Receive Maximum)."""
     session_expiry_s: int = 7 * 24 * 3600
