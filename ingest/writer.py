@@ -16,47 +16,37 @@ interleave the same meter's register arithmetic):
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import datetime, timedelta
 from math import isnan
-from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import msgspec
 import numpy as np
-from numpy.typing import NDArray
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Insert, bindparam, delete, select, text, update
+from sqlalchemy import Insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import (
-    Base,
     MeterEventRow,
     MeterStateRow,
     ReadingRow,
     RejectedMessageRow,
     RollupRow,
 )
-from app.db.rollups import interval_start
 from app.db.timescale import StorageInfo, StorageMode
-from app.domain.plant import Meter, Plant
+from app.domain.plant import Plant
 from app.domain.register_runs import MeterRun, from_micros, micros, step_runs
 from app.domain.registers import (
-    Quality,
     RegisterKind,
     RegisterPoint,
-    RegisterSpec,
-    Step,
-    step,
 )
-from app.domain.units import parse_unit
-from ingest import pgcopy
+from ingest.columns import Fresh, MeterInfo, SortedBatch, aware, event_row, sort_readings
 from ingest.decode import DecodedReading, Rejection
+from ingest.late import write_late
 from ingest.rollup_deltas import RollupDeltas, RunBuckets
 
 log = logging.getLogger(__name__)
@@ -81,123 +71,6 @@ class WriteResult:
     newest_time: datetime | None = None
 
 
-@dataclass(frozen=True)
-class _MeterInfo:
-    site_id: str
-    meter: Meter
-    spec: RegisterSpec
-    zone: ZoneInfo
-    expected_us: int  # expected_interval_s in microseconds
-
-
-class _Row(NamedTuple):
-    """A reading ready to store, in the column order of ``_READING_COLUMNS``."""
-
-    meter_id: str
-    time: datetime
-    raw_value: float
-    raw_unit: str
-    value: float
-    quantity: float | None
-    quality: int
-    seq: int | None
-
-
-@dataclass(frozen=True)
-class _Columns:
-    """Readings as arrays, one position per reading."""
-
-    readings: list[DecodedReading]
-    time_us: NDArray[np.int64]
-    raw: NDArray[np.float64]  # raw_value
-    unit: NDArray[np.intp]  # raw_unit, as a position in ``units``
-    units: list[str]
-    seq: NDArray[np.int64]  # -1: none
-    value: NDArray[np.float64]  # canonical: multiplier and unit factor applied
-
-    def take(self, positions: NDArray[np.intp]) -> _Columns:
-        return _Columns(
-            [self.readings[i] for i in positions.tolist()],
-            self.time_us[positions],
-            self.raw[positions],
-            self.unit[positions],
-            self.units,
-            self.seq[positions],
-            self.value[positions],
-        )
-
-
-@dataclass(frozen=True)
-class _Sorted:
-    """A batch's readings per meter in time order, repeats of (meter, time) removed.
-
-    ``runs`` are (meter id, start, stop) slices of ``columns``.
-    """
-
-    columns: _Columns
-    runs: list[tuple[str, int, int]]
-
-
-@dataclass(frozen=True)
-class _Fresh:
-    """Stepped readings ready to store: ``meter`` indexes ``meter_ids``."""
-
-    columns: _Columns
-    meter_ids: list[str]
-    meter: NDArray[np.intp]
-    quantity: NDArray[np.float64]  # NaN: unknown
-    quality: NDArray[np.int64]
-
-    def copy_data(self, now: datetime) -> bytes:
-        """The rows as one binary COPY stream, in ``_READING_COLUMNS`` order."""
-        c = self.columns
-        n = len(c.readings)
-        return pgcopy.encode(
-            [
-                pgcopy.Text(self.meter_ids, self.meter),
-                pgcopy.Fixed("timestamptz", c.time_us),
-                pgcopy.Fixed("float8", c.raw),
-                pgcopy.Text(c.units, c.unit),
-                pgcopy.Fixed("float8", c.value),
-                pgcopy.Fixed("float8", self.quantity, np.isnan(self.quantity)),
-                pgcopy.Fixed("int2", self.quality),
-                pgcopy.Fixed("int4", c.seq, c.seq < 0),
-                pgcopy.Fixed("timestamptz", np.full(n, micros(now), np.int64)),
-            ],
-            n,
-        )
-
-    def params(self, now: datetime) -> list[dict[str, Any]]:
-        """The rows as statement parameters (SQLite)."""
-        c = self.columns
-        return [
-            _row_params(
-                _Row(
-                    self.meter_ids[m],
-                    from_micros(t),
-                    raw,
-                    c.units[u],
-                    v,
-                    None if isnan(q) else q,
-                    f,
-                    None if seq < 0 else seq,
-                ),
-                now,
-            )
-            for m, t, raw, u, v, q, f, seq in zip(
-                self.meter.tolist(),
-                c.time_us.tolist(),
-                c.raw.tolist(),
-                c.unit.tolist(),
-                c.value.tolist(),
-                self.quantity.tolist(),
-                self.quality.tolist(),
-                c.seq.tolist(),
-                strict=True,
-            )
-        ]
-
-
 _State = tuple[int, float]
 """A meter's newest stored reading: (time in micros, canonical value)."""
 
@@ -206,12 +79,12 @@ _State = tuple[int, float]
 class Plan:
     """What one batch writes, worked out against ``states_before`` (``BatchWriter.prepare``)."""
 
-    batch: _Sorted
+    batch: SortedBatch
     repeats: int
     states_before: dict[str, _State | None]
     now: datetime
-    late: list[tuple[_MeterInfo, list[DecodedReading]]]  # at or before the meter's state
-    fresh: _Fresh | None  # newer than the state, stepped
+    late: list[tuple[MeterInfo, list[DecodedReading]]]  # at or before the meter's state
+    fresh: Fresh | None  # newer than the state, stepped
     copy_data: bytes | None  # ``fresh`` as binary COPY data (PostgreSQL)
     states: list[dict[str, Any]]  # meter_state rows after the batch
     deltas: RollupDeltas  # of ``fresh``; the late path adds its own when it runs
@@ -234,17 +107,16 @@ class BatchWriter:
     def __init__(self, factory: sessionmaker[Session], plant: Plant, storage: StorageInfo) -> None:
         self._factory = factory
         self._postgres = storage.mode is not StorageMode.SQLITE
-        self._meters: dict[str, _MeterInfo] = {}
+        self._meters: dict[str, MeterInfo] = {}
         for site, meter in plant.meters():
-            self._meters[meter.id] = _MeterInfo(
+            self._meters[meter.id] = MeterInfo(
                 site_id=site.id,
                 meter=meter,
                 spec=meter.register_spec(),
                 zone=site.zone,
                 expected_us=timedelta(seconds=meter.expected_interval_s) // _MICROSECOND,
             )
-        self._meter_ids = list(self._meters)
-        self._meter_index = {meter_id: i for i, meter_id in enumerate(self._meter_ids)}
+        self._meter_index = {meter_id: i for i, meter_id in enumerate(self._meters)}
         self._multipliers = np.array([i.meter.multiplier for i in self._meters.values()])
         self._expected: dict[str, _State] = {}  # per meter, after the last prepared batch
 
@@ -348,7 +220,7 @@ class BatchWriter:
                         MeterStateRow.meter_id, MeterStateRow.last_time, MeterStateRow.last_value
                     ).where(MeterStateRow.meter_id.in_(meter_ids))
                 ):
-                    states[row.meter_id] = (micros(_aware(row.last_time)), row.last_value)
+                    states[row.meter_id] = (micros(aware(row.last_time)), row.last_value)
                 if states != plan.states_before:
                     if copied:
                         raise _StaleCopyError
@@ -382,41 +254,8 @@ class BatchWriter:
 
     # -- sorting and locking -------------------------------------------------------------------
 
-    def _sort(self, readings: Sequence[DecodedReading]) -> tuple[_Sorted, int]:
-        """The batch per meter in time order, and how many in-batch repeats were dropped.
-
-        Of readings repeating a (meter, time), the first received is kept.
-        """
-        n = len(readings)
-        index = self._meter_index
-        try:
-            meter = np.fromiter((index[r.meter_id] for r in readings), np.intp, n)
-        except KeyError as exc:
-            raise ValueError(f"meter {exc.args[0]!r} is not in the plant (decoder bug)") from None
-        time_us = np.fromiter((r.time_us for r in readings), np.int64, n)
-        order = np.lexsort((time_us, meter))  # stable: repeats keep their arrival order
-        meter, time_us = meter[order], time_us[order]
-        keep = np.ones(n, bool)
-        keep[1:] = (meter[1:] != meter[:-1]) | (time_us[1:] != time_us[:-1])
-        if not keep.all():
-            order, meter, time_us = order[keep], meter[keep], time_us[keep]
-        ordered = [readings[i] for i in order.tolist()]
-        kept = len(ordered)
-        raw = np.fromiter((r.raw_value for r in ordered), np.float64, kept)
-        units: dict[str, int] = {}
-        unit = np.fromiter(
-            (units.setdefault(r.raw_unit, len(units)) for r in ordered), np.intp, kept
-        )
-        seq = np.fromiter((-1 if r.seq is None else r.seq for r in ordered), np.int64, kept)
-        # the decoder has checked the unit is compatible (e.g. Wh for a kWh meter)
-        factor = np.array([_unit_factor(u) for u in units], np.float64)
-        value = raw * self._multipliers[meter] * factor[unit]
-        changes = np.flatnonzero(meter[1:] != meter[:-1]) + 1
-        bounds = [0, *changes.tolist(), kept] if kept else []
-        ids = self._meter_ids
-        runs = [(ids[meter[a]], a, b) for a, b in itertools.pairwise(bounds)]
-        columns = _Columns(ordered, time_us, raw, unit, list(units), seq, value)
-        return _Sorted(columns, runs), n - kept
+    def _sort(self, readings: Sequence[DecodedReading]) -> tuple[SortedBatch, int]:
+        return sort_readings(readings, self._meter_index, self._multipliers)
 
     def _lock(self, session: Session, meter_ids: list[str]) -> None:
         """Serialise register arithmetic per meter across ingesters (PostgreSQL only;
@@ -436,7 +275,7 @@ class BatchWriter:
 
     def _plan(
         self,
-        batch: _Sorted,
+        batch: SortedBatch,
         repeats: int,
         states: dict[str, _State | None],
         now: datetime,
@@ -445,8 +284,8 @@ class BatchWriter:
         result = WriteResult(duplicates=repeats)
         deltas = RollupDeltas()
         events: list[dict[str, Any]] = []
-        late: list[tuple[_MeterInfo, list[DecodedReading]]] = []
-        runs: list[tuple[_MeterInfo, MeterRun]] = []
+        late: list[tuple[MeterInfo, list[DecodedReading]]] = []
+        runs: list[tuple[MeterInfo, MeterRun]] = []
         fresh: list[range] = []  # positions in the batch of the readings newer than the state
         size = 0
         for meter_id, start, stop in batch.runs:
@@ -464,7 +303,7 @@ class BatchWriter:
                 runs.append((info, MeterRun(info.spec, size, size + stop - split, previous)))
                 fresh.append(range(split, stop))
                 size += stop - split
-        rows: _Fresh | None = None
+        rows: Fresh | None = None
         copy_data: bytes | None = None
         states_after: list[dict[str, Any]] = []
         if runs:
@@ -483,7 +322,14 @@ class BatchWriter:
         deltas = plan.deltas.copy()  # the plan stays as it was, to be committed again
         events = list(plan.events)
         for info, late in plan.late:
-            self._write_late(session, info, late, plan.now, deltas, events, result)
+            inserted, duplicates = write_late(
+                session, self._insert, info, late, plan.now, deltas, events
+            )
+            result.duplicates += duplicates
+            if inserted:
+                result.written += inserted
+                result.late += inserted
+                result.sites.add(info.site_id)
         if plan.fresh is not None:
             self._store_fresh(session, plan, direct=direct, copied=copied)
         if events:
@@ -508,14 +354,14 @@ class BatchWriter:
 
     def _step_fresh(
         self,
-        batch: _Sorted,
+        batch: SortedBatch,
         fresh: list[range],
-        runs: list[tuple[_MeterInfo, MeterRun]],
+        runs: list[tuple[MeterInfo, MeterRun]],
         now: datetime,
         deltas: RollupDeltas,
         events: list[dict[str, Any]],
         result: WriteResult,
-    ) -> tuple[_Fresh, list[dict[str, Any]]]:
+    ) -> tuple[Fresh, list[dict[str, Any]]]:
         """Step the readings newer than each meter's state (the hot path), as arrays.
 
         Returns the stepped readings and each meter's new ``meter_state``.
@@ -542,7 +388,9 @@ class BatchWriter:
                 reading = columns.readings[i]
                 before = float(stepped.previous_value[i]) if stepped.has_previous[i] else None
                 time = from_micros(int(time_us[i]))
-                events.append(_event(reading.meter_id, time, float(value[i]), judged, before, now))
+                events.append(
+                    event_row(reading.meter_id, time, float(value[i]), judged, before, now)
+                )
 
         states: list[dict[str, Any]] = []
         for info, run in runs:
@@ -572,7 +420,7 @@ class BatchWriter:
         result.written += len(columns.readings)
         meter_ids = [info.meter.id for info, _ in runs]
         meter = np.repeat(np.arange(len(runs)), lengths)
-        return _Fresh(columns, meter_ids, meter, quantity, quality), states
+        return Fresh(columns, meter_ids, meter, quantity, quality), states
 
     def _store_fresh(self, session: Session, plan: Plan, *, direct: bool, copied: bool) -> None:
         """Insert the stepped readings and move each meter's state to its newest one."""
@@ -607,121 +455,6 @@ class BatchWriter:
             session.execute(text(postgres), {"rows": _JSON.encode(rows).decode()})
         else:
             session.execute(statement, rows)
-
-    def _write_late(
-        self,
-        session: Session,
-        info: _MeterInfo,
-        late: list[DecodedReading],
-        now: datetime,
-        deltas: RollupDeltas,
-        events: list[dict[str, Any]],
-        result: WriteResult,
-    ) -> None:
-        """Readings at or before a meter's newest stored one: duplicates, or late data.
-
-        One pass per meter and batch, whatever the number of late readings (redelivery
-        after a crash, or two ingesters sharing a subscription, make many): the stored
-        readings around them are read once, the new ones are spliced in, and every stored
-        reading whose predecessor changed is re-stepped with its rollups corrected.
-        """
-        meter_id = info.meter.id
-        times = [_utc(r.time) for r in late]
-        low, high = min(times), max(times)
-        stored = session.execute(
-            select(ReadingRow.time, ReadingRow.value, ReadingRow.quantity, ReadingRow.quality)
-            .where(ReadingRow.meter_id == meter_id, ReadingRow.time >= low, ReadingRow.time <= high)
-            .order_by(ReadingRow.time)
-        ).all()
-        stored_times = {_aware(row.time) for row in stored}
-        new = [r for r, t in zip(late, times, strict=True) if t not in stored_times]
-        result.duplicates += len(late) - len(new)
-        if not new:
-            return
-        before = session.execute(
-            select(ReadingRow.time, ReadingRow.value)
-            .where(ReadingRow.meter_id == meter_id, ReadingRow.time < low)
-            .order_by(ReadingRow.time.desc())
-            .limit(1)
-        ).first()
-        after = session.execute(
-            select(ReadingRow.time, ReadingRow.value, ReadingRow.quantity, ReadingRow.quality)
-            .where(ReadingRow.meter_id == meter_id, ReadingRow.time > high)
-            .order_by(ReadingRow.time)
-            .limit(1)
-        ).first()
-        neighbours = [*stored, after] if after is not None else list(stored)
-        # merge: (time, kind, payload); stored rows keep their stored-only predecessor
-        merged: list[tuple[datetime, int, Any]] = [(_utc(r.time), 0, r) for r in new]
-        merged += [(_aware(row.time), 1, row) for row in neighbours]
-        merged.sort(key=lambda item: item[0])
-
-        previous = RegisterPoint(_aware(before.time), before.value) if before else None
-        stored_previous = previous
-        inserted: list[_Row] = []
-        changed: list[dict[str, Any]] = []
-        for time, kind, item in merged:
-            if kind == 0:
-                row, point, this_step = self._stepped(info, item, previous)
-                row = row._replace(quality=row.quality | Quality.LATE)
-                inserted.append(row)
-                _add(deltas, info, previous, time, row.quantity, row.quality)
-                if this_step.event is not None:
-                    events.append(
-                        _event(meter_id, time, row.value, this_step, _value(previous), now)
-                    )
-                previous = point
-                continue
-            point = RegisterPoint(time, item.value)
-            if previous != stored_previous:
-                # a new reading now precedes this stored one: its interval changed
-                restep = step(previous, point, info.spec)
-                quality = int(restep.quality) | (item.quality & Quality.LATE)
-                changed.append({"m": meter_id, "t": time, "q": restep.quantity, "f": quality})
-                _add(deltas, info, stored_previous, time, item.quantity, item.quality, sign=-1)
-                _add(deltas, info, previous, time, restep.quantity, quality)
-                # the event (if any) it had was judged without the new reading
-                session.execute(
-                    delete(MeterEventRow).where(
-                        MeterEventRow.meter_id == meter_id, MeterEventRow.time == time
-                    )
-                )
-                if restep.event is not None:
-                    events.append(_event(meter_id, time, item.value, restep, _value(previous), now))
-            previous = stored_previous = point
-        session.execute(self._insert(ReadingRow), [_row_params(r, now) for r in inserted])
-        if changed:
-            table = Base.metadata.tables["readings"]
-            # Core executemany (the ORM would insist on a by-primary-key bulk update)
-            session.connection().execute(
-                update(table)
-                .where(table.c.meter_id == bindparam("m"), table.c.time == bindparam("t"))
-                .values(quantity=bindparam("q"), quality=bindparam("f")),
-                changed,
-            )
-        result.written += len(inserted)
-        result.late += len(inserted)
-        result.sites.add(info.site_id)
-
-    def _stepped(
-        self, info: _MeterInfo, reading: DecodedReading, previous: RegisterPoint | None
-    ) -> tuple[_Row, RegisterPoint, Step]:
-        time = _utc(reading.time)
-        # the decoder has checked the unit is compatible (e.g. Wh for a kWh meter)
-        value = reading.raw_value * info.meter.multiplier * _unit_factor(reading.raw_unit)
-        point = RegisterPoint(time, value)
-        this_step = step(previous, point, info.spec)
-        row = _Row(
-            meter_id=reading.meter_id,
-            time=time,
-            raw_value=reading.raw_value,
-            raw_unit=reading.raw_unit,
-            value=value,
-            quantity=this_step.quantity,
-            quality=int(this_step.quality),
-            seq=reading.seq,
-        )
-        return row, point, this_step
 
     def _insert(self, model: type[Any]) -> Any:
         dialect: Any = postgresql if self._postgres else sqlite
@@ -792,70 +525,3 @@ def _copy_readings(session: Session, data: bytes, *, direct: bool) -> None:
             )
             # ON COMMIT DELETE ROWS empties it at commit; a rolled-back batch leaves nothing
             cursor.execute("TRUNCATE readings_staging")
-
-
-@cache
-def _unit_factor(unit: str) -> float:
-    return parse_unit(unit).factor
-
-
-def _aware(time: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return time if time.tzinfo is not None else time.replace(tzinfo=UTC)
-
-
-def _row_params(row: _Row, now: datetime) -> dict[str, Any]:
-    return {
-        "meter_id": row.meter_id,
-        "time": row.time,
-        "raw_value": row.raw_value,
-        "raw_unit": row.raw_unit,
-        "value": row.value,
-        "quantity": row.quantity,
-        "quality": row.quality,
-        "seq": row.seq,
-        "received_at": now,
-    }
-
-
-def _utc(time: datetime) -> datetime:
-    return time if time.tzinfo is UTC else time.astimezone(UTC)
-
-
-def _value(point: RegisterPoint | None) -> float | None:
-    return point.value if point is not None else None
-
-
-def _add(
-    deltas: RollupDeltas,
-    info: _MeterInfo,
-    previous: RegisterPoint | None,
-    time: datetime,
-    quantity: float | None,
-    quality: int,
-    sign: int = 1,
-) -> None:
-    """One reading's interval into the rollup deltas (the late path)."""
-    since = previous.time if previous is not None else None
-    start = interval_start(since, time, info.meter.expected_interval_s)
-    deltas.add(info.meter.id, info.zone, start, time, quantity, quality, sign)
-
-
-def _event(
-    meter_id: str,
-    time: datetime,
-    value: float,
-    this_step: Step,
-    previous_value: float | None,
-    now: datetime,
-) -> dict[str, Any]:
-    assert this_step.event is not None
-    return {
-        "meter_id": meter_id,
-        "time": time,
-        "kind": this_step.event.value,
-        "previous_value": previous_value,
-        "value": value,
-        "detail": this_step.detail,
-        "recorded_at": now,
-    }

@@ -108,13 +108,8 @@ async def test_good_and_rejected_messages_are_stored_counted_and_acknowledged(
     assert m.rejected_total() == 3
 
 
-class FlakyWriter:
-    """Fails like a database that is down, ``failures`` times, then records the batch."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls = 0
-        self.batches: list[list[DecodedReading]] = []
+class ListWriter:
+    """A writer whose plan is the list of readings; subclasses say what ``store`` does."""
 
     def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> list[DecodedReading]:
         return list(readings)
@@ -126,6 +121,21 @@ class FlakyWriter:
         *,
         after: Callable[[float | None], bool] | None = None,
     ) -> WriteResult:
+        return self.store(readings, rejections)
+
+    def store(self, readings: list[DecodedReading], rejections: Sequence[Rejection]) -> WriteResult:
+        raise NotImplementedError
+
+
+class FlakyWriter(ListWriter):
+    """Fails like a database that is down, ``failures`` times, then records the batch."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.batches: list[list[DecodedReading]] = []
+
+    def store(self, readings: list[DecodedReading], rejections: Sequence[Rejection]) -> WriteResult:
         self.calls += 1
         if self.calls <= self.failures:
             raise OperationalError("INSERT", {}, ConnectionRefusedError("connection refused"))
@@ -190,7 +200,7 @@ def test_recommended_broker_config_is_the_one_tests_run(mosquitto: Mosquitto) ->
     assert f"listener {mosquitto.port} 127.0.0.1" in config
 
 
-class PoisonWriter:
+class PoisonWriter(ListWriter):
     """Refuses (not a connection error) any batch holding a reading of ``poison``."""
 
     def __init__(self, poison: str) -> None:
@@ -198,16 +208,7 @@ class PoisonWriter:
         self.readings: list[str] = []
         self.rejections: list[Rejection] = []
 
-    def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> list[DecodedReading]:
-        return list(readings)
-
-    def commit(
-        self,
-        readings: list[DecodedReading],
-        rejections: Sequence[Rejection],
-        *,
-        after: Callable[[float | None], bool] | None = None,
-    ) -> WriteResult:
+    def store(self, readings: list[DecodedReading], rejections: Sequence[Rejection]) -> WriteResult:
         if any(r.meter_id == self.poison for r in readings):
             raise ValueError("check constraint violated")
         self.readings += [r.meter_id for r in readings]
