@@ -163,7 +163,8 @@ class BatchWriter:
         while True:
             try:
                 return self._transaction(plan, rejections, after, direct=direct, early=early)
-            except _StaleCopyError:
+            except _StaleCopyError as exc:
+                log.info("ingest: batch copied ahead written again, locks first: %s", exc)
                 early = False
             except _ReadingsAheadError:
                 if not direct:
@@ -208,7 +209,7 @@ class BatchWriter:
                 assert plan.copy_data is not None
                 _copy_readings(session, plan.copy_data, direct=True)
                 if after is not None and not after(EARLY_WAIT_S):
-                    raise _StaleCopyError
+                    raise _StaleCopyError(f"the batch before took over {EARLY_WAIT_S} s")
             elif after is not None:
                 after(None)  # nothing done yet in this transaction: nothing held
             if plan.batch.runs:
@@ -223,7 +224,7 @@ class BatchWriter:
                     states[row.meter_id] = (micros(aware(row.last_time)), row.last_value)
                 if states != plan.states_before:
                     if copied:
-                        raise _StaleCopyError
+                        raise _StaleCopyError("meter states were not the expected ones")
                     plan = self._plan(plan.batch, plan.repeats, states, plan.now)
                     self._expect(plan)
                     replanned = True
