@@ -151,17 +151,8 @@ def unit_factor(unit: str) -> float:
 
 
 def row_params(row: Row, now: datetime) -> dict[str, Any]:
-    return {
-        "meter_id": row.meter_id,
-        "time": row.time,
-        "raw_value": row.raw_value,
-        "raw_unit": row.raw_unit,
-        "value": row.value,
-        "quantity": row.quantity,
-        "quality": row.quality,
-        "seq": row.seq,
-        "received_at": now,
-    }
+    """A row as statement parameters for ``readings``."""
+    return {**row._asdict(), "received_at": now}
 
 
 def sort_readings(
