@@ -199,8 +199,8 @@ class BatchWriter:
         first. Its rows cannot clash with the previous batch's: they are newer than any
         reading of it. But the database may make the previous batch wait on this
         transaction all the same (TimescaleDB locks a chunk it creates until the creating
-        transaction ends), so it waits for the previous one only ``EARLY_WAIT_S``, then
-        rolls back and starts again, locks first.
+        transaction ends), so it waits for the previous one only ``EARLY_WAIT_S`` before
+        it rolls back.
         """
         replanned = False
         copied = early and direct and plan.copy_data is not None
@@ -426,14 +426,12 @@ class BatchWriter:
     def _store_fresh(self, session: Session, plan: Plan, *, direct: bool, copied: bool) -> None:
         """Insert the stepped readings and move each meter's state to its newest one."""
         assert plan.fresh is not None
-        if copied:
-            pass
-        elif plan.copy_data is not None:
-            _copy_readings(session, plan.copy_data, direct=direct)
-        else:
+        if plan.copy_data is None:
             session.execute(
                 self._insert(ReadingRow).on_conflict_do_nothing(), plan.fresh.params(plan.now)
             )
+        elif not copied:  # else copied already, before the locks (``_transaction``)
+            _copy_readings(session, plan.copy_data, direct=direct)
         ins = self._insert(MeterStateRow)
         self._upsert(
             session,
