@@ -119,6 +119,7 @@ class BatchWriter:
         self._meter_index = {meter_id: i for i, meter_id in enumerate(self._meters)}
         self._multipliers = np.array([i.meter.multiplier for i in self._meters.values()])
         self._expected: dict[str, _State] = {}  # per meter, after the last prepared batch
+        self._state_upsert, self._rollups_upsert = self._upserts()
 
     def write(
         self, readings: Sequence[DecodedReading], rejections: Sequence[Rejection], *, now: datetime
@@ -338,20 +339,7 @@ class BatchWriter:
             result.events += len(events)
         rollups = deltas.rows()
         if rollups:
-            ins = self._insert(RollupRow)
-            self._upsert(
-                session,
-                ins.on_conflict_do_update(
-                    index_elements=["meter_id", "resolution", "bucket_start"],
-                    set_={
-                        "quantity": RollupRow.quantity + ins.excluded.quantity,
-                        "samples": RollupRow.samples + ins.excluded.samples,
-                        "estimated": RollupRow.estimated + ins.excluded.estimated,
-                    },
-                ),
-                _ROLLUPS_UPSERT,
-                rollups,
-            )
+            self._upsert(session, self._rollups_upsert, rollups)
 
     def _step_fresh(
         self,
@@ -432,26 +420,35 @@ class BatchWriter:
             )
         elif not copied:  # else copied already, before the locks (``_transaction``)
             _copy_readings(session, plan.copy_data, direct=direct)
-        ins = self._insert(MeterStateRow)
-        self._upsert(
-            session,
-            ins.on_conflict_do_update(
+        self._upsert(session, self._state_upsert, plan.states)
+
+    def _upserts(self) -> tuple[Any, Any]:
+        """The meter_state and rollups upserts: on PostgreSQL one statement each taking
+        all rows as one JSON text (encoded in C: binding hundreds of values one by one
+        costs more than the database's work), on SQLite an executemany."""
+        if self._postgres:
+            return text(_STATE_UPSERT), text(_ROLLUPS_UPSERT)
+        state = self._insert(MeterStateRow)
+        rollups = self._insert(RollupRow)
+        return (
+            state.on_conflict_do_update(
                 index_elements=["meter_id"],
-                set_={c: ins.excluded[c] for c in _STATE_COLUMNS[1:]},
-                where=MeterStateRow.last_time < ins.excluded.last_time,
+                set_={c: state.excluded[c] for c in _STATE_COLUMNS[1:]},
+                where=MeterStateRow.last_time < state.excluded.last_time,
             ),
-            _STATE_UPSERT,
-            plan.states,
+            rollups.on_conflict_do_update(
+                index_elements=["meter_id", "resolution", "bucket_start"],
+                set_={
+                    "quantity": RollupRow.quantity + rollups.excluded.quantity,
+                    "samples": RollupRow.samples + rollups.excluded.samples,
+                    "estimated": RollupRow.estimated + rollups.excluded.estimated,
+                },
+            ),
         )
 
-    def _upsert(
-        self, session: Session, statement: Any, postgres: str, rows: list[dict[str, Any]]
-    ) -> None:
-        """``statement`` for every row: on PostgreSQL one statement (``postgres``) taking the
-        rows as one JSON text (encoded in C: binding hundreds of values one by one costs
-        more than the database's work), an executemany on SQLite."""
+    def _upsert(self, session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
         if self._postgres:
-            session.execute(text(postgres), {"rows": _JSON.encode(rows).decode()})
+            session.execute(statement, {"rows": _JSON.encode(rows).decode()})
         else:
             session.execute(statement, rows)
 
