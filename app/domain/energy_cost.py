@@ -15,10 +15,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Literal
 
-from app.domain.tariffs import PriceSchedule, TouPeriod, as_decimal, resolve_schedule
+from app.domain.tariffs import EXACT, PriceSchedule, TouPeriod, as_decimal, resolve_schedule
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,8 @@ def cost_lines(
         period = schedule.period_at(local)
         price = schedule.price(period)
         quantity = as_decimal(bucket.quantity)
-        lines.append(
-            CostLine(bucket.start, local, period, quantity, price, quantity * price, schedule.id)
-        )
+        cost = EXACT.multiply(quantity, price)
+        lines.append(CostLine(bucket.start, local, period, quantity, price, cost, schedule.id))
     return lines
 
 
@@ -129,16 +128,19 @@ def energy_cost(
         raise ValueError(f"{resource} schedules in different currencies: {sorted(currencies)}")
     quantity: dict[TouPeriod, Decimal] = defaultdict(Decimal)
     cost: dict[TouPeriod, Decimal] = defaultdict(Decimal)
-    for line in lines:
-        quantity[line.period] += line.quantity
-        cost[line.period] += line.cost
+    with localcontext(EXACT):
+        for line in lines:
+            quantity[line.period] += line.quantity
+            cost[line.period] += line.cost
+        total_quantity = sum(quantity.values(), Decimal(0))
+        total_cost = sum(cost.values(), Decimal(0))
     return EnergyCost(
         resource=resource,
         currency=next(iter(currencies), None),
         quantity_by_period=dict(quantity),
         cost_by_period=dict(cost),
-        quantity=sum(quantity.values(), Decimal(0)),
-        cost=sum(cost.values(), Decimal(0)),
+        quantity=total_quantity,
+        cost=total_cost,
         schedule_ids=used,
         illustrative=any(by_id[i].illustrative for i in used),
     )
@@ -150,8 +152,9 @@ def group_costs(
     """Exact cost per local hour (``2026-07-15T14``), day (``2026-07-15``) or month."""
     width = {"hour": 13, "day": 10, "month": 7}[by]
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for line in lines:
-        totals[line.local_start.replace(tzinfo=None).isoformat()[:width]] += line.cost
+    with localcontext(EXACT):
+        for line in lines:
+            totals[line.local_start.replace(tzinfo=None).isoformat()[:width]] += line.cost
     return dict(totals)
 
 
@@ -194,13 +197,15 @@ def demand_cost(
         needed = "max_demand_kw" if charge.basis == "max_demand" else "capacity_kva"
         raise ValueError(f"schedule {schedule.id} charges on {charge.basis}: give {needed}")
     kw = as_decimal(billed)
+    with localcontext(EXACT):
+        cost = kw * charge.price_per_month * months
     return DemandCost(
         schedule.id,
         charge.basis,
         kw,
         charge.price_per_month,
         months,
-        kw * charge.price_per_month * months,
+        cost,
     )
 
 
@@ -241,7 +246,8 @@ def load_shift_saving(
         raise ValueError("kWh to move must be ≥ 0")
     moved = wanted if available_kwh is None else min(wanted, available_kwh)
     high, low = schedule.price(from_period), schedule.price(to_period)
-    saving = moved * (high - low)
+    with localcontext(EXACT):
+        saving = moved * (high - low)
     return LoadShift(
         schedule.id,
         from_period,

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from app.domain.enpi_model import BaselineModel, BaselinePoint
 from app.domain.standard_coal import CoalCoefficient
-from app.domain.tariffs import as_decimal
+from app.domain.tariffs import EXACT, as_decimal
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def express_saving(
         co2 = kwh * co2_factor.kg_per_unit
         ids["co2_kg"] = (co2_factor.factor_id,)
     if price is not None:
-        money = as_decimal(kwh) * price.per_kwh
+        money = EXACT.multiply(as_decimal(kwh), price.per_kwh)
         ids["money"] = (price.price_id,)
     return SavingsExpressed(
         kwh=kwh,

@@ -2,10 +2,11 @@
 
 energy_kwh = a · production_units + b (+ c · degree_days), fitted by ordinary
 least squares on the points of a baseline period (usually months). ``b`` is the
-fixed load per baseline period; predicting a period of another length (an hour,
-a day, a February) scales it by the period's hours over the baseline points'
-mean hours, i.e. the fixed load is taken as a constant power
-(``base_load_kw``).
+fixed load of a baseline period of mean length: the fixed load is a constant
+power (``base_load_kw`` = b ÷ mean hours), so in the fit each point's fixed term
+is b × its hours ÷ the mean hours, and a prediction for a period of any length
+(an hour, a day, a February) uses base_load_kw × its hours. With periods of equal
+length this is the textbook fit with an intercept b.
 
 The model reports R², CV(RMSE) (root-mean-square residual with n − p degrees of
 freedom over the mean energy, as ASHRAE Guideline 14 defines it), n and each
@@ -164,7 +165,8 @@ def fit_baseline(
         raise ValueError("degree-days are given for some baseline points but not all")
     use_dd = all(with_dd)
     energy = np.array([p.energy_kwh for p in points], dtype=float)
-    columns = [[p.production_units for p in points], [1.0] * len(points)]
+    mean_hours = math.fsum(pt.hours for pt in points) / len(points)
+    columns = [[p.production_units for p in points], [p.hours / mean_hours for p in points]]
     if use_dd:
         columns.append([float(p.degree_days or 0.0) for p in points])
     design = np.array(columns, dtype=float).T
@@ -216,7 +218,7 @@ def fit_baseline(
         kwh_per_unit=float(solution[0]),
         fixed_kwh_per_period=float(solution[1]),
         kwh_per_degree_day=float(solution[2]) if use_dd else None,
-        mean_period_hours=math.fsum(pt.hours for pt in points) / n,
+        mean_period_hours=mean_hours,
         n=n,
         r_squared=r_squared,
         cv_rmse=cv_rmse,

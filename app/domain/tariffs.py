@@ -3,7 +3,7 @@
 Pure: schedules come in as values (``app.energy_file`` reads them) and local
 times are passed in. Money is ``Decimal`` throughout; a float quantity is turned
 into ``Decimal`` by its shortest repr (``as_decimal``), never through binary
-floating point arithmetic.
+floating point arithmetic, and sums and products run in the ``EXACT`` context.
 
 Time-of-use rule (``PriceSchedule.period_at``): on a listed holiday the
 ``holiday_bands`` apply when the schedule has them; otherwise the ``bands``. A
@@ -18,13 +18,29 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 from enum import StrEnum
+from itertools import pairwise
 from typing import Final
 
 RESOURCE_UNIT: Final[dict[str, str]] = {"electricity": "kWh", "gas": "m3", "water": "m3"}
 MINUTES_PER_DAY: Final = 1440
 DEMAND_BASES: Final = frozenset({"max_demand", "capacity"})
+# Sums and products of money are exact: the default 28-digit context would round
+# a large total plus a tiny bucket. Never divide in this context (no end to 1/3).
+EXACT: Final = Context(
+    prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
 
 
 class TouPeriod(StrEnum):
@@ -160,22 +176,18 @@ class PriceSchedule:
                     f"schedule {self.id}: {label} use {band.period} but it has no price"
                 )
         for month in range(1, 13):
-            covered: set[int] = set()
+            covered: list[tuple[int, int]] = []
             for specific in (True, False):
-                level = [
-                    b
+                spans = sorted(
+                    span
                     for b in bands
                     if bool(b.months) is specific and (not b.months or month in b.months)
-                ]
-                count = [0] * MINUTES_PER_DAY
-                for band in level:
-                    for lo, hi in band.spans():
-                        for minute in range(lo, hi):
-                            count[minute] += 1
-                if max(count) > 1:
+                    for span in b.spans()
+                )
+                if any(lo < prev_hi for (_, prev_hi), (lo, _) in pairwise(spans)):
                     raise ValueError(f"schedule {self.id}: {label} overlap in month {month}")
-                covered.update(m for m, c in enumerate(count) if c)
-            if len(covered) < MINUTES_PER_DAY and TouPeriod.FLAT not in self.prices:
+                covered.extend(spans)
+            if _uncovered(covered) and TouPeriod.FLAT not in self.prices:
                 raise ValueError(
                     f"schedule {self.id}: some minutes of month {month} fall in no band and "
                     "there is no flat price"
@@ -219,6 +231,16 @@ class PriceSchedule:
         if period not in self.prices:
             raise KeyError(f"schedule {self.id} has no {period} price")
         return self.prices[period]
+
+
+def _uncovered(spans: list[tuple[int, int]]) -> bool:
+    """Whether the union of minute spans leaves part of the day uncovered."""
+    reach = 0
+    for lo, hi in sorted(spans):
+        if lo > reach:
+            return True
+        reach = max(reach, hi)
+    return reach < MINUTES_PER_DAY
 
 
 def resolve_schedule(
