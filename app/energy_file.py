@@ -9,9 +9,7 @@ instant comes out in UTC. Errors name the file and the field path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -21,11 +19,11 @@ import yaml
 from pydantic import ValidationError
 
 from app.coal_catalogue import (
-    CoefficientCatalogue,
     CoefficientCatalogueError,
     coefficient_from_mapping,
 )
-from app.domain.enpi_model import BaselineModel, BaselinePoint, ValidityRules, fit_baseline
+from app.domain.energy_settings import BaselineSpec, EnergyBoundary, EnergySettings, TargetSpec
+from app.domain.enpi_model import BaselinePoint, ValidityRules
 from app.domain.scorecard import INDICATORS, IndicatorSpec
 from app.domain.standard_coal import CARRIERS, CoalCoefficient, coefficient_from_heating_value
 from app.domain.targets import IntensityTarget
@@ -37,73 +35,6 @@ DEMO_ENERGY_FILE = "demo_battery_guian.energy.yaml"
 
 class EnergyFileError(ValueError):
     """The energy file cannot be used; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class EnergyBoundary:
-    """What comprehensive energy counts, and by which method each carrier converts."""
-
-    carriers: tuple[str, ...]
-    electricity: str
-    electricity_method: str
-    gas_method: str
-
-
-@dataclass(frozen=True)
-class BaselineSpec:
-    """The baseline period and driver; ``points`` given in the file (may be empty)."""
-
-    id: str
-    production_meter: str
-    energy: str
-    start: datetime
-    end: datetime
-    rules: ValidityRules
-    points: tuple[BaselinePoint, ...]
-
-    def fit(self) -> BaselineModel | None:
-        """The model fitted on the file's points; None when the file gives none."""
-        return (
-            fit_baseline(self.points, model_id=self.id, rules=self.rules) if self.points else None
-        )
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    target: IntensityTarget
-    co2_basis: str
-    base_period: str
-
-
-@dataclass(frozen=True)
-class EnergySettings:
-    """A site's energy settings as domain values; instants in UTC."""
-
-    site_id: str
-    illustrative: bool
-    boundary: EnergyBoundary
-    coefficients: tuple[CoalCoefficient, ...]
-    baseline: BaselineSpec | None
-    tariffs: tuple[PriceSchedule, ...]
-    intake_meters: tuple[str, ...]
-    reuse_meters: tuple[str, ...]
-    count_certificates: bool
-    scorecard: tuple[IndicatorSpec, ...]
-    scorecard_co2_basis: str
-    output_value_per_unit: Decimal | None
-    output_value_currency: str | None
-    targets: tuple[TargetSpec, ...]
-
-    def catalogue(self, base: CoefficientCatalogue) -> CoefficientCatalogue:
-        """``base`` with this site's coefficient rows applied."""
-        return base.with_rows(self.coefficients, f"site:{self.site_id}")
-
-    def meter_ids(self) -> frozenset[str]:
-        """Every meter the file refers to."""
-        ids = set(self.intake_meters) | set(self.reuse_meters)
-        if self.baseline is not None:
-            ids.add(self.baseline.production_meter)
-        return frozenset(ids)
 
 
 def demo_energy_path() -> Path:

@@ -56,7 +56,8 @@ def test_demo_energy_file_gives_a_valid_baseline_and_marked_illustrative_prices(
 
 def test_demo_gas_coefficient_is_derived_from_its_heating_value_and_site_scoped() -> None:
     settings = load_energy_file(demo_energy_path(), zone=SHANGHAI)
-    catalogue = settings.catalogue(load_coefficients())
+    catalogue = load_coefficients().with_rows(settings.coefficients, "site:guian")
+    assert settings.coefficients_over(load_coefficients().coefficients) == catalogue.coefficients
     gas = catalogue.resolve(
         carrier="gas",
         method=settings.boundary.gas_method,
