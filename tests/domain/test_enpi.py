@@ -91,6 +91,21 @@ def test_fit_reproduces_a_synthetic_plants_true_coefficients(
     assert model.valid
 
 
+@settings(max_examples=30, deadline=None)
+@given(a=st.floats(0.2, 5.0), base_kw=st.floats(10.0, 2000.0), seed=st.integers(0, 10_000))
+def test_fit_on_calendar_months_reproduces_the_true_coefficients(
+    a: float, base_kw: float, seed: int
+) -> None:
+    # Months of 28 to 31 days: the fixed load is a power, so month length is no error.
+    model = fit_baseline(
+        synthetic_plant(kwh_per_unit=a, base_kw=base_kw, count=14, seed=seed), model_id="cal"
+    )
+    assert model.kwh_per_unit == pytest.approx(a, rel=1e-7)
+    assert model.base_load_kw == pytest.approx(base_kw, rel=1e-7)
+    february = adjusted_baseline(model, production_units=1000, hours=28 * 24)
+    assert february.expected_kwh == pytest.approx(a * 1000 + base_kw * 672, rel=1e-7)
+
+
 def test_fit_with_degree_days_reproduces_all_three_coefficients() -> None:
     points = []
     rng = random.Random(7)
