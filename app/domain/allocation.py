@@ -137,7 +137,7 @@ def _meter_owner(by_id: Mapping[str, Area]) -> dict[str, str]:
             held = owner.get(meter)
             if held is None:
                 owner[meter] = area.id
-            elif area.id not in _ancestors(held, by_id):
+            elif held != area.id and area.id not in _ancestors(held, by_id):
                 raise AllocationError(
                     f"meter {meter!r} is listed by areas {held!r} and {area.id!r}, "
                     "neither inside the other"
@@ -185,7 +185,9 @@ def allocate(
     def walk(area_id: str) -> Decimal:
         area = by_id[area_id]
         below = sum((walk(child) for child in children.get(area_id, [])), Decimal(0))
-        own = sum((meter_kwh[m] for m in area.meters if owner[m] == area_id), Decimal(0))
+        own = sum(
+            (meter_kwh[m] for m in dict.fromkeys(area.meters) if owner[m] == area_id), Decimal(0)
+        )
         raw.append((area_id, "metered", own))
         total = own + below
         if area.feeder is not None:

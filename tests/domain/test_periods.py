@@ -57,7 +57,7 @@ zones = st.sampled_from(ZONES)
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc, arg-type]
 
 
 def test_kolkata_this_hour_starts_at_half_past_utc() -> None:
