@@ -21,6 +21,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from app.domain.basis import combine_basis
+from app.domain.periods import day_bounds
 
 CERTIFICATE_TYPES: Final = frozenset({"GEC", "I-REC(E)", "REC", "GO", "REGO", "TIGR"})
 OFFSET_STANDARDS: Final = frozenset(
@@ -350,6 +351,28 @@ def offsets_retired(
 ) -> OffsetTotal:
     """Offsets (not void) whose site-local retirement date is in ``[first, after_last)``."""
     counted = [o for o in offsets if not o.voided and first <= o.retirement_date(zone) < after_last]
+    return OffsetTotal(
+        kg=sum((o.kg for o in counted), Decimal(0)),
+        references=tuple(o.reference for o in counted),
+        basis=combine_basis((o.reference, o.gas_basis) for o in counted) if counted else "CO2e",
+    )
+
+
+def offsets_in_period(
+    offsets: Iterable[Offset], start: datetime, end: datetime, zone: ZoneInfo
+) -> OffsetTotal:
+    """Offsets counted in the period ``[start, end)`` (UTC instants).
+
+    An offset counts in every period that contains its whole site-local
+    retirement day: today, this month, this year, never "this hour".
+    """
+    counted = []
+    for o in offsets:
+        if o.voided:
+            continue
+        day_start, day_end = day_bounds(o.retirement_date(zone), zone)
+        if start <= day_start and day_end <= end:
+            counted.append(o)
     return OffsetTotal(
         kg=sum((o.kg for o in counted), Decimal(0)),
         references=tuple(o.reference for o in counted),
