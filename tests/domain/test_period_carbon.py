@@ -135,7 +135,7 @@ kwh = st.decimals(min_value=0, max_value=500, places=2)
 def test_hours_add_up_to_the_day_and_certificates_identity(
     loads: list[Decimal], mwh: Decimal
 ) -> None:
-    day = local_period("day", datetime(2026, 1, 14, 12, tzinfo=GUIAN), GUIAN)  # last 2022-factor day
+    day = local_period("day", datetime(2026, 1, 14, 12, tzinfo=GUIAN), GUIAN)  # 2022 factors
     buckets = buckets_covering(day.start, day.end)
     series = BucketSeries(import_kwh=list(zip(buckets, loads, strict=True)))
     jan14 = replace(
