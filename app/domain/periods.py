@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -293,6 +294,32 @@ def _micros(delta: timedelta) -> int:
 def to_micros(moment: datetime) -> int:
     """Microseconds since the epoch of an instant."""
     return _micros(_utc(moment) - _EPOCH)
+
+
+# --- what the rollups need: interval starts and the local day of a bucket ------------
+
+
+def interval_start(
+    previous: datetime | None, time: datetime, expected_interval_s: float
+) -> datetime:
+    """Start of a reading's interval: the previous reading, else one expected interval back."""
+    return previous if previous is not None else time - timedelta(seconds=expected_interval_s)
+
+
+@lru_cache(maxsize=8192)
+def local_day_start(bucket: datetime, zone: ZoneInfo) -> datetime:
+    """Start (UTC) of the local day a bucket lies in; a bucket never straddles two days."""
+    return day_bounds(local_date(bucket, zone), zone)[0]
+
+
+def day_starts_us(bucket_us: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:
+    """``local_day_start`` for many bucket starts, in microseconds since the epoch."""
+    unique, inverse = np.unique(bucket_us, return_inverse=True)
+    starts = [
+        to_micros(local_day_start(_EPOCH + timedelta(microseconds=int(b)), zone))
+        for b in unique.tolist()
+    ]
+    return np.array(starts, np.int64)[inverse]
 
 
 # --- compatibility: the hourly rollups in use until they move to 15-minute buckets ----

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,10 +18,13 @@ from app.domain.periods import (
     buckets_covering,
     current_periods,
     day_bounds,
+    day_starts_us,
     first_instant_at,
     interval_bucket,
     interval_buckets_us,
+    interval_start,
     local_date,
+    local_day_start,
     local_period,
     local_periods,
     month_bounds,
@@ -133,7 +137,7 @@ def test_buckets_and_interval_buckets() -> None:
     assert interval_bucket(utc(2026, 1, 1, 10, 15)) == utc(2026, 1, 1, 10, 0)
     assert interval_bucket(utc(2026, 1, 1, 10, 15, 0, 1)) == utc(2026, 1, 1, 10, 15)
     ends = [utc(2026, 1, 1, 10, 15), utc(2026, 1, 1, 10, 15, 0, 1)]
-    got = interval_buckets_us(__import__("numpy").array([to_micros(t) for t in ends]))
+    got = interval_buckets_us(np.array([to_micros(t) for t in ends]))
     assert got.tolist() == [to_micros(interval_bucket(t)) for t in ends]
     assert buckets_covering(utc(2026, 1, 1, 10, 5), utc(2026, 1, 1, 10, 31)) == [
         utc(2026, 1, 1, 10, 0),
@@ -218,3 +222,19 @@ def test_spread_is_exact_and_proportional(since: datetime, seconds: int, quantit
         )
         assert abs(share - expected) <= Decimal("0.0000005")
         assert f == pytest.approx(float(expected), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(instants, zones)
+def test_day_start_of_a_bucket_matches_its_local_day(now: datetime, zone: ZoneInfo) -> None:
+    bucket = bucket_start(now)
+    start = local_day_start(bucket, zone)
+    assert start == local_period("day", bucket, zone).start
+    got = day_starts_us(np.array([to_micros(bucket)], np.int64), zone)
+    assert got.tolist() == [to_micros(start)]
+
+
+def test_interval_start_falls_back_to_the_expected_interval() -> None:
+    end = utc(2026, 1, 1, 10)
+    assert interval_start(None, end, 60) == utc(2026, 1, 1, 9, 59)
+    assert interval_start(utc(2026, 1, 1, 9), end, 60) == utc(2026, 1, 1, 9)
