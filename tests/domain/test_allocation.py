@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from app.domain.allocation import Allocation, AllocationError, Area, allocate, split_exactly
 from app.domain.factors import ResolvedFactor
 from app.factor_catalogue import load_catalogue
+from tests.domain.doc_tables import example_rows
 
 CATALOGUE = load_catalogue()
 
@@ -159,3 +160,31 @@ def test_areas_plus_remainder_equal_the_site_for_every_figure(
         own = sum(line.kwh for line in result.lines if line.area_id == area.id)
         below = sum(result.area_kwh[a.id] for a in areas if a.parent == area.id)
         assert result.area_kwh[area.id] == own + below
+
+
+def test_docs_area_table_matches_the_code() -> None:
+    result = worked_example()
+    names = {
+        ("production", "metered"): "production",
+        ("boilers", "metered"): "boilers",
+        ("utilities", "metered"): "utilities, own meters",
+        ("utilities", "unmetered"): "utilities, unmetered",
+        (None, "remainder"): "site remainder",
+    }
+    got = {
+        names[(line.area_id, line.kind)]: [
+            line.kwh,
+            line.figures["scope2_location_kg"],
+            line.figures["scope2_market_kg"],
+            line.figures["certificate_covered_kwh"],
+        ]
+        for line in result.lines
+    }
+    got["site"] = [
+        result.site_kwh,
+        result.site["scope2_location_kg"],
+        result.site["scope2_market_kg"],
+        result.site["certificate_covered_kwh"],
+    ]
+    rows = example_rows("areas")
+    assert {row[0]: [Decimal(c) for c in row[1:]] for row in rows} == got

@@ -26,6 +26,7 @@ from app.domain.instruments import (
     parse_region_rules,
 )
 from app.domain.periods import buckets_covering, date_range_bounds, month_bounds
+from tests.domain.doc_tables import example_rows
 
 GUIAN = ZoneInfo("Asia/Shanghai")
 REGIONS = ("site:guian", "CN-GZ", "CN-CSG", "CN")
@@ -228,3 +229,27 @@ def test_coverage_is_bounded_and_adds_up(
     assert total_covered <= min(sum(kwh), sum((c.kwh for c in certificates), Decimal(0)))
     for use in coverage.uses:
         assert use.used_kwh + use.unused_kwh == use.kwh
+
+
+def test_docs_offset_table_matches_the_code() -> None:
+    offsets = [
+        offset(),
+        offset(
+            reference="CCER-0007",
+            standard="CCER",
+            project="CCER forestry",
+            vintage=2025,
+            quantity=Decimal(3),
+            retired_at=date(2025, 12, 31),
+        ),
+    ]
+    periods = {
+        "March 2026": (date(2026, 3, 1), date(2026, 4, 1)),
+        "April 2026": (date(2026, 4, 1), date(2026, 5, 1)),
+        "year 2025": (date(2025, 1, 1), date(2026, 1, 1)),
+        "year 2026": (date(2026, 1, 1), date(2027, 1, 1)),
+    }
+    for label, counted, kg in example_rows("offsets"):
+        total = offsets_retired(offsets, *periods[label], GUIAN)
+        assert total.kg == Decimal(kg)
+        assert ", ".join(f"`{r}`" for r in total.references) or counted == "none"

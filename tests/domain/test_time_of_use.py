@@ -15,6 +15,7 @@ from app.domain.factors import FactorNotFound
 from app.domain.periods import month_bounds, spread_decimal
 from app.domain.time_of_use import in_period, value_by_time_of_use
 from app.factor_catalogue import load_catalogue
+from tests.domain.doc_tables import example_rows
 
 GUIAN = ZoneInfo("Asia/Shanghai")
 REGIONS = ("site:guian", "CN-GZ", "CN-CSG", "CN")
@@ -150,3 +151,22 @@ def test_valuation_adds_up_whatever_the_split(
     first, second = value(buckets[:cut]), value(buckets[cut:])
     assert whole == (first[0] + second[0], first[1] + second[1])
     assert whole[1] == sum((q for _, q in buckets), Decimal(0))
+
+
+def test_docs_vintage_table_matches_the_code() -> None:
+    start, end = month_bounds(2026, 1, GUIAN)
+    buckets = in_period(january_readings(), start, end)
+    got: dict[str, Decimal] = {}
+    for method, label in (("location", "location"), ("market_residual", "market")):
+        v = value_by_time_of_use(
+            buckets, FACTORS, regions=REGIONS, resource="electricity", method=method
+        )
+        got[f"{label}, January"] = v.kg
+        for use in v.uses:
+            got[f"{label}, `{use.factor_id}`"] = use.kg
+    midnight = spread_decimal(local(2026, 1, 14, 23, 30), local(2026, 1, 15, 0, 30), Decimal(120))
+    got["reading 2 alone, location"] = value_by_time_of_use(
+        midnight, FACTORS, regions=REGIONS, resource="electricity", method="location"
+    ).kg
+    rows = example_rows("vintages")
+    assert {row[0]: Decimal(row[-1]) for row in rows} == got
