@@ -19,11 +19,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
+from zoneinfo import ZoneInfo
 
 from app.domain.basis import combine_basis
 from app.domain.factors import EmissionFactor, ResolvedFactor, resolve_factor
+from app.domain.periods import bucket_start, local_day_start
 
 PRECISION = 60
 UNIT_BY_RESOURCE = {"electricity": "kWh", "gas": "m3", "water": "m3"}
@@ -164,3 +166,36 @@ def in_period(
 ) -> list[tuple[datetime, Decimal]]:
     """The buckets whose start lies in ``[start, end)`` (a local period is a union of buckets)."""
     return [(b, q) for b, q in quantities if start <= b < end]
+
+
+def misaligned_windows(factors: Iterable[EmissionFactor]) -> tuple[str, ...]:
+    """Ids of factors whose window does not start and end on a 15-minute bucket boundary.
+
+    Such a factor would be applied from the start of the bucket its window opens
+    in; the catalogue should have none.
+    """
+    bad = []
+    for f in factors:
+        for edge in (f.valid_from, f.valid_to):
+            if edge is not None and bucket_start(edge) != edge:
+                bad.append(f.id)
+                break
+    return tuple(bad)
+
+
+def windows_on_local_days(
+    factors: Iterable[EmissionFactor], regions: Sequence[str], zone: ZoneInfo
+) -> bool:
+    """Whether every window of the site's regions opens and closes at a local day start.
+
+    When it does, local-day totals can be valued by time of use exactly, as
+    ``(day start, quantity)`` pairs, instead of 96 buckets a day (a year's figure).
+    """
+    wanted = set(regions)
+    for f in factors:
+        if f.region not in wanted:
+            continue
+        for edge in (f.valid_from, f.valid_to):
+            if edge is not None and local_day_start(edge, zone) != edge.astimezone(UTC):
+                return False
+    return True

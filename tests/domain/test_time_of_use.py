@@ -12,8 +12,13 @@ from hypothesis import strategies as st
 
 from app.domain.basis import combine_basis, is_mixed
 from app.domain.factors import FactorNotFound
-from app.domain.periods import month_bounds, spread_decimal
-from app.domain.time_of_use import in_period, value_by_time_of_use
+from app.domain.periods import local_day_start, month_bounds, spread_decimal
+from app.domain.time_of_use import (
+    in_period,
+    misaligned_windows,
+    value_by_time_of_use,
+    windows_on_local_days,
+)
 from app.factor_catalogue import load_catalogue
 from tests.domain.doc_tables import example_rows
 
@@ -170,3 +175,26 @@ def test_docs_vintage_table_matches_the_code() -> None:
     ).kg
     rows = example_rows("vintages")
     assert {row[0]: Decimal(row[-1]) for row in rows} == got
+
+
+def test_catalogue_windows_fall_on_buckets_and_on_guian_days() -> None:
+    assert misaligned_windows(FACTORS) == ()
+    assert windows_on_local_days(FACTORS, REGIONS, GUIAN)
+    # the UK windows open at 00:00 UTC: not a local day start in Kolkata
+    assert not windows_on_local_days(FACTORS, ("GB",), ZoneInfo("Asia/Kolkata"))
+    assert windows_on_local_days(FACTORS, ("GB",), ZoneInfo("Europe/London"))
+
+
+def test_day_totals_value_like_their_buckets_when_windows_are_on_days() -> None:
+    readings = january_readings()
+    by_day: dict[datetime, Decimal] = {}
+    for bucket, kwh in readings:
+        day = local_day_start(bucket, GUIAN)
+        by_day[day] = by_day.get(day, Decimal(0)) + kwh
+    fine, coarse = (
+        value_by_time_of_use(
+            data, FACTORS, regions=REGIONS, resource="electricity", method="location"
+        )
+        for data in (readings, list(by_day.items()))
+    )
+    assert fine.kg == coarse.kg and fine.factor_ids == coarse.factor_ids
