@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from app.domain.allocation import Allocation, Area, allocate
 from app.domain.basis import combine_basis
 from app.domain.certificates import Coverage
 from app.domain.factors import EmissionFactor, FactorNotFound
@@ -221,4 +222,30 @@ def period_carbon(
         reductions=reductions,
         offsets=retired,
         notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def scope2_by_area(
+    figures: PeriodCarbon,
+    *,
+    site_consumption_kwh: Decimal,
+    areas: Sequence[Area],
+    meter_kwh: Mapping[str, Decimal],
+) -> Allocation:
+    """The period's scope 2 (both methods) and certificate cover allocated to ``areas``.
+
+    Shares are by each line's consumption over the whole period (``allocation``),
+    so certificates are pro rata and the areas plus the remainder add up to the
+    site exactly for every figure.
+    """
+    return allocate(
+        site_kwh=site_consumption_kwh,
+        figures={
+            "scope2_location_kg": figures.scope2_location.kg,
+            "scope2_market_kg": figures.scope2_market.kg,
+            "certificate_covered_kwh": figures.certificate_covered_kwh,
+            "certificates_lever_kg": figures.reductions.contractual_kg,
+        },
+        areas=areas,
+        meter_kwh=meter_kwh,
     )

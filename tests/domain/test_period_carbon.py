@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.domain.allocation import Area
 from app.domain.certificates import cover_consumption
 from app.domain.instruments import Certificate, Offset
-from app.domain.period_carbon import BucketSeries, period_carbon
+from app.domain.period_carbon import BucketSeries, period_carbon, scope2_by_area
 from app.domain.periods import buckets_covering, local_period
 from app.domain.time_of_use import value_by_time_of_use
 from app.factor_catalogue import load_catalogue
@@ -174,3 +175,19 @@ def test_hours_add_up_to_the_day_and_certificates_identity(
     location_alone = period_carbon(day, series, FACTORS, regions=REGIONS, zone=GUIAN)
     assert location_alone.scope2_location.kg == whole.scope2_location.kg
     assert timedelta(hours=24) == day.duration
+
+
+def test_scope2_by_area_adds_up_to_the_period() -> None:
+    coverage = cover_consumption([certificate("0.3")], SERIES.import_kwh, GUIAN, as_of=AS_OF)
+    figures = period_carbon(HOUR, SERIES, FACTORS, regions=REGIONS, zone=GUIAN, coverage=coverage)
+    result = scope2_by_area(
+        figures,
+        site_consumption_kwh=Decimal(1950),
+        areas=(Area("cells", meters=("m1",)), Area("formation", meters=("m2",))),
+        meter_kwh={"m1": Decimal(975), "m2": Decimal(390)},
+    )
+    cells = result.area_figures["cells"]
+    assert cells["scope2_location_kg"] == Decimal("242.52")  # half the site's 485.04
+    assert cells["certificate_covered_kwh"] == 150
+    for name, site in result.site.items():
+        assert sum(line.figures[name] for line in result.lines) == site
