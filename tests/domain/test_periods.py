@@ -51,6 +51,10 @@ ZONES = [
     ZoneInfo("Pacific/Chatham"),
     ZoneInfo("America/Santiago"),
     ZoneInfo("Asia/Tehran"),
+    ZoneInfo("Asia/Beirut"),
+    ZoneInfo("America/Havana"),
+    ZoneInfo("Africa/Cairo"),
+    ZoneInfo("Pacific/Apia"),
     ZoneInfo("UTC"),
 ]
 
@@ -238,3 +242,17 @@ def test_interval_start_falls_back_to_the_expected_interval() -> None:
     end = utc(2026, 1, 1, 10)
     assert interval_start(None, end, 60) == utc(2026, 1, 1, 9, 59)
     assert interval_start(utc(2026, 1, 1, 9), end, 60) == utc(2026, 1, 1, 9)
+
+
+def test_a_skipped_day_is_empty_and_the_next_day_follows_on() -> None:
+    apia = ZoneInfo("Pacific/Apia")  # 2011-12-29 24:00 -10 became 2011-12-31 00:00 +14
+    start, end = day_bounds(date(2011, 12, 30), apia)
+    assert start == end == day_bounds(date(2011, 12, 31), apia)[0]
+    assert day_bounds(date(2011, 12, 29), apia)[1] == start
+
+
+def test_beirut_midnight_fall_back_repeats_saturday_not_sunday() -> None:
+    beirut = ZoneInfo("Asia/Beirut")  # 2026-10-25 00:00 +03 becomes 2026-10-24 23:00 +02
+    saturday = day_bounds(date(2026, 10, 24), beirut)
+    assert saturday[1] - saturday[0] == timedelta(hours=25)
+    assert saturday[1] == utc(2026, 10, 24, 22)
