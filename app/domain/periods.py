@@ -322,6 +322,40 @@ def day_starts_us(bucket_us: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.in
     return np.array(starts, np.int64)[inverse]
 
 
+DAY_RESOLUTION: Final = "day"
+
+
+def bucket_and_day(end: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The 15-minute bucket and the local day (UTC start) an interval ending at ``end`` is in."""
+    bucket = interval_bucket(end)
+    return bucket, local_day_start(bucket, zone)
+
+
+def bucket_and_day_us(
+    end_us: NDArray[np.int64], zone: ZoneInfo
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``bucket_and_day`` for many interval ends, in microseconds since the epoch."""
+    bucket = interval_buckets_us(end_us)
+    return bucket, day_starts_us(bucket, zone)
+
+
+def spread_rollups(
+    since: datetime, until: datetime, quantity: float, zone: ZoneInfo
+) -> list[tuple[str, datetime, float]]:
+    """Shares per (resolution, bucket) for ``(since, until]``: 15-minute buckets and local days.
+
+    A day's share is the sum of its buckets' shares, so the two resolutions agree.
+    """
+    fine = spread(since, until, quantity)
+    days: dict[datetime, float] = {}
+    for bucket, share in fine:
+        day = local_day_start(bucket, zone)
+        days[day] = days.get(day, 0.0) + share
+    return [(BUCKET_RESOLUTION, b, q) for b, q in fine] + [
+        (DAY_RESOLUTION, d, q) for d, q in days.items()
+    ]
+
+
 # --- compatibility: the hourly rollups in use until they move to 15-minute buckets ----
 
 

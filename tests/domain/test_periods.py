@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from app.domain.periods import (
     BUCKET,
     PERIOD_KINDS,
+    bucket_and_day,
+    bucket_and_day_us,
     bucket_start,
     buckets_covering,
     current_periods,
@@ -30,6 +32,7 @@ from app.domain.periods import (
     month_bounds,
     spread,
     spread_decimal,
+    spread_rollups,
     to_micros,
     year_bounds,
 )
@@ -256,3 +259,19 @@ def test_beirut_midnight_fall_back_repeats_saturday_not_sunday() -> None:
     saturday = day_bounds(date(2026, 10, 24), beirut)
     assert saturday[1] - saturday[0] == timedelta(hours=25)
     assert saturday[1] == utc(2026, 10, 24, 22)
+
+
+@settings(max_examples=100, deadline=None)
+@given(instants, st.integers(min_value=1, max_value=3 * 24 * 3600), zones)
+def test_rollup_shares_agree_between_buckets_and_days(
+    since: datetime, seconds: int, zone: ZoneInfo
+) -> None:
+    until = since + timedelta(seconds=seconds)
+    shares = spread_rollups(since, until, 7.0, zone)
+    fine = [q for r, _, q in shares if r == "15min"]
+    days = {b: q for r, b, q in shares if r == "day"}
+    assert sum(fine) == pytest.approx(sum(days.values())) == pytest.approx(7.0)
+    bucket, day = bucket_and_day(until, zone)
+    assert day in days and bucket == interval_bucket(until)
+    us = bucket_and_day_us(np.array([to_micros(until)], np.int64), zone)
+    assert (us[0].tolist(), us[1].tolist()) == ([to_micros(bucket)], [to_micros(day)])
