@@ -1,6 +1,8 @@
 """CO₂ accounting for one site and period, after the GHG Protocol Scope 2 Guidance.
 
-Pure: energy totals and resolved factors in, figures out. ``docs/carbon.md``
+Pure: energy totals and resolved factors in, figures out. This values one set
+of totals with one factor each; ``period_carbon`` values a site-local period
+from 15-minute buckets by time of use and is what new callers should use. ``docs/carbon.md``
 explains the method with a worked example. Identities that hold for any
 inputs (tested as properties):
 
