@@ -9,6 +9,7 @@ offline events (NDEATH, DDEATH). Never raises for bad input.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ from ingest.sparkplug.host import (
 from ingest.sparkplug.mapping import MeterBinding, SparkplugMapping
 from ingest.sparkplug.topic import EdgeNodeId, MessageType, StateTopic, parse_topic
 from ingest.sparkplug.unmapped import UnmappedMetrics
+
+log = logging.getLogger(__name__)
 
 _PROTOCOL_PREFIXES: Final = ("Node Control/", "Device Control/", "Properties/")
 
@@ -124,65 +127,73 @@ def decode_sparkplug(
         received_at: the receive time (aware); judges future timestamps, stamps events.
         host_state: the host state, updated in place.
     """
-    out = SparkplugDecoded()
-    limits = host_state.limits
     try:
-        if len(payload) > limits.max_payload_bytes:
-            out.rejections.append(
+        return _decode(topic, payload, received_at, host_state)
+    except Exception as exc:  # a bug must not stop ingestion either: a dead letter, logged
+        host_state.host.counts["internal_error"] += 1
+        log.exception("Sparkplug message on %s could not be decoded", _clean(topic)[:TOPIC_MAX])
+        limits = host_state.limits
+        return SparkplugDecoded(
+            rejections=[
                 _reject(
                     topic,
-                    Reason.PAYLOAD_TOO_LARGE,
-                    f"payload is {len(payload)} bytes, the limit is {limits.max_payload_bytes}",
+                    Reason.INVALID_PAYLOAD,
+                    f"Sparkplug message refused: {type(exc).__name__}",
                     payload[: limits.stored_payload_bytes],
                     None,
                     received_at,
                 )
-            )
-            return out
-        parsed_topic = parse_topic(topic)
-        if isinstance(parsed_topic, StateTopic):
-            host_state.host.counts["STATE"] += 1  # ours or another host's: not data
-            return out
-        if parsed_topic is None:
-            out.rejections.append(
-                _reject(
-                    topic,
-                    Reason.UNKNOWN_TOPIC,
-                    "not a Sparkplug B topic: expected "
-                    "spBv1.0/{group}/{type}/{edge_node}[/{device}]",
-                    payload,
-                    None,
-                    received_at,
-                )
-            )
-            return out
-        message = proto.parse(payload)
-        if message is None:
-            out.rejections.append(
-                _reject(
-                    topic,
-                    SparkplugReason.MALFORMED_PROTOBUF,
-                    "payload is not a Sparkplug B protobuf Payload",
-                    payload,
-                    None,
-                    received_at,
-                )
-            )
-            return out
-        now_ms = micros(received_at) // 1000
-        step = host_state.host.receive(parsed_topic, message, now_ms)
-    except Exception as exc:  # hostile input must not stop ingestion; keep it as a dead letter
+            ]
+        )
+
+
+def _decode(
+    topic: str, payload: bytes, received_at: datetime, host_state: HostState
+) -> SparkplugDecoded:
+    out = SparkplugDecoded()
+    limits = host_state.limits
+    if len(payload) > limits.max_payload_bytes:
         out.rejections.append(
             _reject(
                 topic,
-                Reason.INVALID_PAYLOAD,
-                f"Sparkplug message refused: {type(exc).__name__}: {str(exc)[:200]}",
+                Reason.PAYLOAD_TOO_LARGE,
+                f"payload is {len(payload)} bytes, the limit is {limits.max_payload_bytes}",
                 payload[: limits.stored_payload_bytes],
                 None,
                 received_at,
             )
         )
         return out
+    parsed_topic = parse_topic(topic)
+    if isinstance(parsed_topic, StateTopic):
+        host_state.host.counts["STATE"] += 1  # ours or another host's: not data
+        return out
+    if parsed_topic is None:
+        out.rejections.append(
+            _reject(
+                topic,
+                Reason.UNKNOWN_TOPIC,
+                "not a Sparkplug B topic: expected spBv1.0/{group}/{type}/{edge_node}[/{device}]",
+                payload,
+                None,
+                received_at,
+            )
+        )
+        return out
+    message = proto.parse(payload)
+    if message is None:
+        out.rejections.append(
+            _reject(
+                topic,
+                SparkplugReason.MALFORMED_PROTOBUF,
+                "payload is not a Sparkplug B protobuf Payload",
+                payload,
+                None,
+                received_at,
+            )
+        )
+        return out
+    step = host_state.host.receive(parsed_topic, message, micros(received_at) // 1000)
     out.commands.extend(step.commands)
     for problem in step.unresolved:
         out.rejections.append(

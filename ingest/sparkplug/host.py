@@ -246,21 +246,22 @@ class SparkplugHost:
     ) -> None:
         default_ms = int(payload.timestamp) if payload.HasField("timestamp") else None
         for metric in payload.metrics:
-            if not metric.name or not metric.HasField("datatype"):
+            name = proto.text(metric.name)
+            if not name or not metric.HasField("datatype"):
                 self._unresolved(node, device, metric, INVALID_BIRTH, "no name or datatype", out)
                 continue
             kind = proto.datatype(metric.datatype)
-            session.names[(device, metric.name)] = kind
+            session.names[(device, name)] = kind
             if metric.HasField("alias"):
                 alias = int(metric.alias)
                 holder = session.aliases.get(alias)
-                if holder is not None and holder != (device, metric.name):
+                if holder is not None and holder != (device, name):
                     self._unresolved(
                         node, device, metric, INVALID_BIRTH, f"alias {alias} is used twice", out
                     )
                     continue
-                session.aliases[alias] = (device, metric.name)
-            out.metrics.append(_received(node, device, metric.name, kind, metric, default_ms))
+                session.aliases[alias] = (device, name)
+            out.metrics.append(_received(node, device, name, kind, metric, default_ms))
 
     def _data(
         self,
@@ -278,11 +279,13 @@ class SparkplugHost:
                 owner = session.aliases.get(int(metric.alias))
                 if owner is not None and owner[0] == device:
                     name = owner[1]
-            elif metric.name and (device, metric.name) in session.names:
-                name = metric.name
+            else:
+                sent = proto.text(metric.name)
+                if sent and (device, sent) in session.names:
+                    name = sent
             if name is None:
                 self.counts["unknown_alias"] += 1
-                what = f"alias {metric.alias}" if metric.HasField("alias") else repr(metric.name)
+                what = f"alias {metric.alias}" if metric.HasField("alias") else "metric name"
                 self._unresolved(node, device, metric, UNKNOWN_ALIAS, f"{what} not in birth", out)
                 self._rebirth(node, now_ms, out)
                 continue
@@ -317,7 +320,9 @@ class SparkplugHost:
     def _unresolved(
         node: EdgeNodeId, device: str | None, metric: Any, why: str, detail: str, out: HostOutput
     ) -> None:
-        label = metric.name or (f"alias {metric.alias}" if metric.HasField("alias") else "?")
+        label = proto.text(metric.name) or (
+            f"alias {metric.alias}" if metric.HasField("alias") else "?"
+        )
         out.unresolved.append(
             Unresolved(node, device, why, f"{label}: {detail}", bytes(metric.SerializeToString()))
         )

@@ -71,6 +71,11 @@ def parse(payload: bytes) -> Any | None:
         return None
 
 
+def text(value: object) -> str | None:
+    """A string field as text; ``None`` when the wire held invalid UTF-8 (proto2 keeps bytes)."""
+    return value if isinstance(value, str) else None
+
+
 def datatype(code: int) -> DataType:
     """A wire datatype code as ``DataType`` (``UNKNOWN`` for codes the spec does not name)."""
     try:
