@@ -33,6 +33,15 @@ SECTIONS: Final[dict[str, Any]] = {
                 "Power/PV5": {"meter": "pv-inv-05", "unit": "W"},
             },
         },
+        {  # the edge node of test_peer_tahu_py
+            "group": GROUP,
+            "edge_node": "tahu-py-gw",
+            "device": DEVICE,
+            "metrics": {
+                "Energy/Import": "el-grid-in-2",
+                "Power/PV5": {"meter": "pv-inv-06", "unit": "W"},
+            },
+        },
     ]
 }
 
