@@ -233,6 +233,9 @@ def _reading(
     if metric.transient:
         host_state.host.counts["transient_skipped"] += 1  # spec: not to be historised
         return
+    if metric.metric.is_null:
+        host_state.host.counts["null_skipped"] += 1  # "no value now" (e.g. a birth before data)
+        return
     try:
         reading = _validated(metric, binding, received_at, host_state)
     except _RefusedError as exc:

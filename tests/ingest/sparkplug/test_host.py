@@ -196,7 +196,7 @@ def test_values_get_the_json_checks() -> None:
         ((10, DataType.DOUBLE, math.nan), "not_finite"),
         ((10, DataType.DOUBLE, math.inf), "not_finite"),
         ((11, DataType.INT32, -5), "negative_value"),  # two's complement on the wire
-        ((10, DataType.DOUBLE, None), "wrong_type"),  # is_null
+        ((10, DataType.STRING, "12.5"), "wrong_type"),  # the birth said Double
     ]
     for metric, reason in cases:
         out = decode_sparkplug(topic("DDATA", DEVICE), edge.ddata(T0_MS + 1, [metric]), T0, state)
@@ -215,6 +215,15 @@ def test_values_get_the_json_checks() -> None:
         topic("DDATA", DEVICE), edge.ddata(1000, [(10, DataType.DOUBLE, 1.0)]), T0, state
     )
     assert [r.reason for r in ancient.rejections] == ["ancient_timestamp"]
+
+
+def test_a_null_is_no_value_and_no_dead_letter() -> None:
+    state, edge = born()
+    out = decode_sparkplug(
+        topic("DDATA", DEVICE), edge.ddata(T0_MS + 1, [(10, DataType.DOUBLE, None)]), T0, state
+    )
+    assert not out.readings and not out.rejections
+    assert state.host.counts["null_skipped"] == 1
 
 
 def test_a_metric_without_any_timestamp_is_refused_not_stamped_on_arrival() -> None:
