@@ -96,6 +96,20 @@ class HostState:
     host: SparkplugHost
     limits: Limits = field(default_factory=Limits)
     unmapped: UnmappedMetrics = field(default_factory=UnmappedMetrics)
+    _checked: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    def binding_ok(self, binding: MeterBinding) -> bool:
+        """The binding's meter is in the plant and takes the binding's unit (cached)."""
+        ok = self._checked.get(binding.meter_id)
+        if ok is None:
+            meter = self.plant.meters.get(binding.meter_id)
+            ok = (
+                meter is not None
+                and meter.site_id == binding.site_id
+                and self.plant.unit_problem(binding.unit, meter.unit) is None
+            )
+            self._checked[binding.meter_id] = ok
+        return ok
 
     @classmethod
     def create(
@@ -199,8 +213,8 @@ def _decode(
         out.rejections.append(
             _reject(topic, _WHY[problem.why], problem.detail, problem.raw, None, received_at)
         )
-    for metric in step.metrics:
-        _reading(topic, metric, received_at, host_state, out)
+    if step.metrics:
+        _readings(topic, step.metrics, received_at, host_state, out)
     for scope in step.offline:
         for binding in host_state.mapping.meters_of(scope.node, scope.device):
             out.offline.append(
@@ -216,42 +230,73 @@ def _decode(
     return out
 
 
-def _reading(
+_FLOATS: Final = frozenset({proto.DataType.FLOAT, proto.DataType.DOUBLE})
+
+
+def _readings(
     topic: str,
-    metric: ReceivedMetric,
+    metrics: list[ReceivedMetric],
     received_at: datetime,
     host_state: HostState,
     out: SparkplugDecoded,
 ) -> None:
-    binding = host_state.mapping.lookup(metric.node, metric.device, metric.name)
-    if binding is None:
-        if metric.name != proto.BDSEQ_METRIC and not metric.name.startswith(_PROTOCOL_PREFIXES):
-            host_state.unmapped.saw(
-                metric.node, metric.device, metric.name, metric.datatype, received_at
+    """The readings of one message's metrics (all of one edge node or device)."""
+    first = metrics[0]
+    source = host_state.mapping.source(first.node, first.device)
+    latest_us = micros(received_at + host_state.limits.max_future)
+    oldest_us = micros(host_state.limits.oldest)
+    readings = out.readings
+    for metric in metrics:
+        binding = source.get(metric.name)
+        if binding is None:
+            name = metric.name
+            if name != proto.BDSEQ_METRIC and not name.startswith(_PROTOCOL_PREFIXES):
+                host_state.unmapped.saw(
+                    metric.node, metric.device, name, metric.datatype, received_at
+                )
+            continue
+        if metric.transient:
+            host_state.host.counts["transient_skipped"] += 1  # spec: not to be historised
+            continue
+        wire = metric.metric
+        if wire.is_null:
+            host_state.host.counts["null_skipped"] += 1  # "no value now" (a birth before data)
+            continue
+        # the common case inline: a float metric, finite, not negative, on time, unit known
+        if (
+            metric.datatype in _FLOATS
+            and metric.timestamp_ms is not None
+            and host_state.binding_ok(binding)
+        ):
+            field = wire.WhichOneof("value")
+            value = (
+                wire.double_value
+                if field == "double_value"
+                else wire.float_value
+                if field == "float_value"
+                else None
             )
-        return
-    if metric.transient:
-        host_state.host.counts["transient_skipped"] += 1  # spec: not to be historised
-        return
-    if metric.metric.is_null:
-        host_state.host.counts["null_skipped"] += 1  # "no value now" (e.g. a birth before data)
-        return
-    try:
-        reading = _validated(metric, binding, received_at, host_state)
-    except _RefusedError as exc:
-        raw = bytes(metric.metric.SerializeToString())
-        out.rejections.append(
-            _reject(
-                topic,
-                exc.reason,
-                f"{metric.name}: {exc.detail}",
-                raw,
-                binding.meter_id,
-                received_at,
+            time_us = metric.timestamp_ms * 1000
+            if value is not None and 0.0 <= value < math.inf and oldest_us <= time_us <= latest_us:
+                readings.append(
+                    DecodedReading(
+                        binding.site_id, binding.meter_id, time_us, value, binding.unit, None
+                    )
+                )
+                continue
+        try:
+            readings.append(_validated(metric, binding, received_at, host_state))
+        except _RefusedError as exc:
+            out.rejections.append(
+                _reject(
+                    topic,
+                    exc.reason,
+                    f"{metric.name}: {exc.detail}",
+                    bytes(wire.SerializeToString()),
+                    binding.meter_id,
+                    received_at,
+                )
             )
-        )
-        return
-    out.readings.append(reading)
 
 
 class _RefusedError(Exception):

@@ -63,6 +63,8 @@ class MeterBinding:
     register: RegisterKind
 
 
+_EMPTY: Mapping[str, MeterBinding] = {}
+
 MetricKey = tuple[EdgeNodeId, str | None, str]  # (edge node, device, metric name)
 
 
@@ -72,11 +74,17 @@ class SparkplugMapping:
     def __init__(self, bindings: Mapping[MetricKey, MeterBinding]) -> None:
         self._bindings = dict(bindings)
         self._by_node: dict[EdgeNodeId, list[tuple[str | None, MeterBinding]]] = {}
-        for (node, device, _), binding in self._bindings.items():
+        self._by_source: dict[tuple[EdgeNodeId, str | None], dict[str, MeterBinding]] = {}
+        for (node, device, name), binding in self._bindings.items():
             self._by_node.setdefault(node, []).append((device, binding))
+            self._by_source.setdefault((node, device), {})[name] = binding
 
     def lookup(self, node: EdgeNodeId, device: str | None, metric: str) -> MeterBinding | None:
         return self._bindings.get((node, device, metric))
+
+    def source(self, node: EdgeNodeId, device: str | None) -> Mapping[str, MeterBinding]:
+        """The metric names of one edge node (``device`` None) or device, and their meters."""
+        return self._by_source.get((node, device), _EMPTY)
 
     def meters_of(self, node: EdgeNodeId, device: str | None) -> list[MeterBinding]:
         """The meters of one device, or (``device`` None) of the node and all its devices."""

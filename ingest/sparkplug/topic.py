@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 NAMESPACE: Final = "spBv1.0"
 SUBSCRIPTION: Final = f"{NAMESPACE}/#"
@@ -28,9 +28,11 @@ _DEVICE_TYPES: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeNodeId:
-    """An edge node: its group and its own id (unique within the group)."""
+class EdgeNodeId(NamedTuple):
+    """An edge node: its group and its own id (unique within the group).
+
+    A named tuple: it keys every lookup of every metric, and tuples hash in C.
+    """
 
     group: str
     edge_node: str
