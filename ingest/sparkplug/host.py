@@ -101,16 +101,23 @@ class SparkplugHost:
         host_id: the primary host id (its STATE topic is ``spBv1.0/STATE/{host_id}``).
         rebirth_holdoff_ms: at most one rebirth request per edge node in this time.
         max_nodes: bound on the edge nodes tracked (memory bounded whatever the wire says).
+        max_metrics_per_node: bound on the metric names of one node and its devices.
     """
 
     def __init__(
-        self, host_id: str, *, rebirth_holdoff_ms: int = 5_000, max_nodes: int = 10_000
+        self,
+        host_id: str,
+        *,
+        rebirth_holdoff_ms: int = 5_000,
+        max_nodes: int = 10_000,
+        max_metrics_per_node: int = 50_000,
     ) -> None:
         if not host_id or any(c in host_id for c in "/+#"):
             raise ValueError(f"host id {host_id!r} must be a non-empty topic level")
         self.host_id = host_id
         self.rebirth_holdoff_ms = rebirth_holdoff_ms
         self.max_nodes = max_nodes
+        self.max_metrics_per_node = max_metrics_per_node
         self._sessions: dict[EdgeNodeId, _Session] = {}
         self._rebirth_at: dict[EdgeNodeId, int] = {}
         self.counts: Counter[str] = Counter()
@@ -249,6 +256,17 @@ class SparkplugHost:
             name = proto.text(metric.name)
             if not name or not metric.HasField("datatype"):
                 self._unresolved(node, device, metric, INVALID_BIRTH, "no name or datatype", out)
+                continue
+            if len(session.names) >= self.max_metrics_per_node:
+                self.counts["node_limit"] += 1
+                self._unresolved(
+                    node,
+                    device,
+                    metric,
+                    NODE_LIMIT,
+                    f"the node has {self.max_metrics_per_node} metrics already",
+                    out,
+                )
                 continue
             kind = proto.datatype(metric.datatype)
             session.names[(device, name)] = kind

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ingest.decode import DecodedReading, Limits
 from ingest.sparkplug import HostState, decode_sparkplug
-from ingest.sparkplug.proto import DataType
+from ingest.sparkplug.proto import DataType, Payload
 from tests.ingest.sparkplug.support import DEVICE, T0, T0_MS, Edge, host_state, topic
 
 TOPICS = [topic(k) for k in ("NBIRTH", "NDATA", "NDEATH")] + [
@@ -81,4 +81,59 @@ def test_mutated_valid_sessions(messages: list[tuple[str, bytes]]) -> None:
         assert_storable(out.readings)
         for command in out.commands:
             assert command.topic.startswith("spBv1.0/") and "/NCMD/" in command.topic
+    assert state.host.counts["internal_error"] == 0
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> bytes:
+    """Well-formed protobuf with hostile content: any datatype, value field, alias, time."""
+    payload = Payload()
+    if draw(st.booleans()):
+        payload.timestamp = draw(st.integers(0, 2**64 - 1))
+    if draw(st.booleans()):
+        payload.seq = draw(st.integers(0, 2**64 - 1))
+    for _ in range(draw(st.integers(0, 6))):
+        metric = payload.metrics.add()
+        if draw(st.booleans()):
+            metric.name = draw(
+                st.sampled_from(["Energy/Import", "Power/PV5", "Feeder/Gas", "bdSeq", "x"])
+            )
+        if draw(st.booleans()):
+            metric.alias = draw(st.sampled_from([1, 2, 10, 11, 12, 99, 2**64 - 1]))
+        if draw(st.booleans()):
+            metric.datatype = draw(st.integers(0, 40))
+        if draw(st.booleans()):
+            metric.timestamp = draw(st.integers(0, 2**64 - 1))
+        metric.is_historical = draw(st.booleans())
+        metric.is_transient = draw(st.booleans())
+        metric.is_null = draw(st.booleans())
+        field = draw(
+            st.sampled_from(["int", "long", "float", "double", "bool", "str", "bytes", "none"])
+        )
+        if field == "int":
+            metric.int_value = draw(st.integers(0, 2**32 - 1))
+        elif field == "long":
+            metric.long_value = draw(st.integers(0, 2**64 - 1))
+        elif field == "float":
+            metric.float_value = draw(st.floats(width=32))
+        elif field == "double":
+            metric.double_value = draw(st.floats())
+        elif field == "bool":
+            metric.boolean_value = draw(st.booleans())
+        elif field == "str":
+            metric.string_value = draw(st.text(max_size=8))
+        elif field == "bytes":
+            metric.bytes_value = draw(st.binary(max_size=8))
+    return bytes(payload.SerializeToString())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(TOPICS), payloads()), max_size=8))
+def test_structured_hostile_sessions(messages: list[tuple[str, bytes]]) -> None:
+    state = host_state()
+    for name, valid in valid_messages()[:2]:
+        decode_sparkplug(name, valid, T0, state)
+    for name, payload in messages:
+        out = decode_sparkplug(name, payload, T0, state)
+        assert_storable(out.readings)
     assert state.host.counts["internal_error"] == 0

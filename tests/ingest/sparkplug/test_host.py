@@ -6,7 +6,7 @@ import json
 import math
 from datetime import timedelta
 
-from ingest.sparkplug import HostState, MessageType, decode_sparkplug
+from ingest.sparkplug import EdgeNodeId, HostState, MessageType, decode_sparkplug
 from ingest.sparkplug.proto import REBIRTH_METRIC, DataType, Payload
 from tests.ingest.sparkplug.support import DEVICE, GROUP, NODE, T0, T0_MS, Edge, host_state, topic
 
@@ -255,3 +255,12 @@ def test_the_host_state_messages() -> None:
     assert json.loads(online.payload) == {"online": True, "timestamp": T0_MS}
     assert json.loads(will.payload) == {"online": False, "timestamp": T0_MS}
     assert (online.qos, online.retain, will.qos, will.retain) == (1, True, 1, True)
+
+
+def test_births_cannot_grow_memory_without_bound() -> None:
+    state, edge = born()
+    state.host.max_metrics_per_node = 5  # NBIRTH 4 + DBIRTH 3 already: 7 names
+    before = len(state.host._sessions[EdgeNodeId(GROUP, NODE)].names)
+    out = decode_sparkplug(topic("DBIRTH", "pm-2"), edge.dbirth(), T0, state)
+    assert [r.reason for r in out.rejections] == ["sparkplug_node_limit"] * 3
+    assert len(state.host._sessions[EdgeNodeId(GROUP, NODE)].names) == before
