@@ -9,10 +9,10 @@ device, each mapping metric names to meter ids of that site::
         device: pm-grid-1            # leave out for the edge node's own metrics
         metrics:
           Energy/Import: el-grid-in-1
-          Energy/Export: {meter: el-grid-export, unit: Wh}   # unit as sent, if not the meter's
+          Energy/Export: {meter: el-grid-export, unit: Wh, register: cumulative}
 
 The unit and register kind are the meter's; a ``unit`` here is what the gateway sends
-and must be convertible to the meter's unit.
+and must be convertible to the meter's unit; a ``register`` here must be the meter's.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class _Strict(BaseModel):
 class MetricBinding(_Strict):
     meter: Identifier
     unit: str | None = None
+    register_kind: RegisterKind | None = Field(default=None, alias="register")
+    """If given, must be the meter's register kind (a check on the gateway's tag, not a setting)."""
 
 
 class SparkplugSource(_Strict):
@@ -123,6 +125,12 @@ def compile_mapping(
                     raise ValueError(
                         f"{where}.metrics[{name!r}]: meter {binding.meter!r} is not a meter "
                         f"of site {site_id!r}"
+                    )
+                wanted = binding.register_kind
+                if wanted is not None and wanted is not meter.register_kind:
+                    raise ValueError(
+                        f"{where}.metrics[{name!r}]: register {wanted.value!r}, but "
+                        f"meter {meter.id!r} is {meter.register_kind.value!r}"
                     )
                 unit = binding.unit or meter.unit
                 try:

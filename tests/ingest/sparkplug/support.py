@@ -30,7 +30,7 @@ SECTIONS: Final[dict[str, Any]] = {
             "device": DEVICE,
             "metrics": {
                 "Energy/Import": "el-grid-in-1",
-                "Power/PV5": {"meter": "pv-inv-05", "unit": "W"},
+                "Power/PV5": {"meter": "pv-inv-05", "unit": "W", "register": "instantaneous"},
             },
         },
         {  # the edge node of test_peer_tahu_py

@@ -77,6 +77,14 @@ def _with(change: Any) -> dict[str, Any]:
             "m3",
         ),
         (_with(lambda s: s[1]["metrics"].update({"Y": "el-grid-in-1"})), "mapped twice"),
+        (
+            _with(
+                lambda s: s[1]["metrics"].update(
+                    {"Energy/Import": {"meter": "el-grid-in-1", "register": "instantaneous"}}
+                )
+            ),
+            "meter 'el-grid-in-1' is 'cumulative'",
+        ),
         (_with(lambda s: s[0].update({"edge_node": "a/b"})), "edge_node"),
         (_with(lambda s: s[0].update({"extra": 1})), "extra"),
         ({"nowhere": []}, "site is not in the plant"),
