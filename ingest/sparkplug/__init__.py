@@ -11,6 +11,7 @@ from ingest.sparkplug.adapter import (
     SparkplugDecoded,
     SparkplugReason,
     decode_sparkplug,
+    reasons,
 )
 from ingest.sparkplug.host import Command, SparkplugHost
 from ingest.sparkplug.mapping import (
@@ -41,5 +42,6 @@ __all__ = [
     "decode_sparkplug",
     "load_plant_and_mapping",
     "parse_mapping",
+    "reasons",
     "state_topic",
 ]

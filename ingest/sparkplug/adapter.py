@@ -55,6 +55,11 @@ class SparkplugReason(StrEnum):
     NODE_LIMIT = "sparkplug_node_limit"
 
 
+def reasons() -> list[str]:
+    """The Sparkplug-only reason codes (metrics pre-create a series per reason)."""
+    return [reason.value for reason in SparkplugReason]
+
+
 _WHY: Final = {
     BEFORE_BIRTH: SparkplugReason.BEFORE_BIRTH,
     UNKNOWN_ALIAS: SparkplugReason.UNKNOWN_ALIAS,
