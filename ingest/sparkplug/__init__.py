@@ -13,7 +13,7 @@ from ingest.sparkplug.adapter import (
     decode_sparkplug,
     reasons,
 )
-from ingest.sparkplug.host import Command, SparkplugHost
+from ingest.sparkplug.host import SparkplugHost
 from ingest.sparkplug.mapping import (
     MeterBinding,
     SparkplugMapping,
@@ -21,6 +21,7 @@ from ingest.sparkplug.mapping import (
     load_plant_and_mapping,
     parse_mapping,
 )
+from ingest.sparkplug.outcome import Command
 from ingest.sparkplug.topic import SUBSCRIPTION, EdgeNodeId, MessageType, state_topic
 from ingest.sparkplug.unmapped import UnmappedMetric, UnmappedMetrics
 

@@ -27,16 +27,16 @@ from ingest.decode import (
     Rejection,
 )
 from ingest.sparkplug import proto
-from ingest.sparkplug.host import (
+from ingest.sparkplug.host import SparkplugHost
+from ingest.sparkplug.mapping import MeterBinding, SparkplugMapping
+from ingest.sparkplug.outcome import (
     BEFORE_BIRTH,
     INVALID_BIRTH,
     NODE_LIMIT,
     UNKNOWN_ALIAS,
     Command,
     ReceivedMetric,
-    SparkplugHost,
 )
-from ingest.sparkplug.mapping import MeterBinding, SparkplugMapping
 from ingest.sparkplug.topic import EdgeNodeId, MessageType, StateTopic, parse_topic
 from ingest.sparkplug.unmapped import UnmappedMetrics
 
@@ -115,6 +115,14 @@ class HostState:
             )
             self._checked[binding.meter_id] = ok
         return ok
+
+    def snapshot(self) -> list[tuple[str, bytes]]:
+        """What to keep across a restart (``SparkplugHost.snapshot``)."""
+        return self.host.snapshot()
+
+    def restore(self, births: list[tuple[str, bytes]], received_at: datetime) -> int:
+        """Take a snapshot back before the first message after a restart."""
+        return self.host.restore(births, micros(received_at) // 1000)
 
     @classmethod
     def create(

@@ -14,73 +14,29 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ingest.sparkplug import proto
+from ingest.sparkplug.outcome import (
+    BEFORE_BIRTH,
+    INVALID_BIRTH,
+    NODE_LIMIT,
+    UNKNOWN_ALIAS,
+    Command,
+    HostOutput,
+    OfflineScope,
+    ReceivedMetric,
+    Unresolved,
+)
 from ingest.sparkplug.proto import DataType
 from ingest.sparkplug.topic import (
     EdgeNodeId,
     MessageType,
     SparkplugTopic,
     node_topic,
+    parse_topic,
     state_payload,
     state_topic,
 )
 
 SEQ_MODULO: Final = 256
-BEFORE_BIRTH: Final = "before_birth"
-UNKNOWN_ALIAS: Final = "unknown_alias"
-INVALID_BIRTH: Final = "invalid_birth"
-NODE_LIMIT: Final = "node_limit"
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """An MQTT message the host must publish."""
-
-    topic: str
-    payload: bytes
-    qos: int = 0
-    retain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedMetric:
-    """One metric value of a birth or data message, its name and datatype resolved."""
-
-    node: EdgeNodeId
-    device: str | None
-    name: str
-    datatype: DataType
-    metric: Any  # the protobuf Metric, for its value
-    timestamp_ms: int | None  # the metric's own timestamp, else the payload's
-    historical: bool
-    transient: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Unresolved:
-    """A metric the host could not attribute (kept as a dead letter by the caller)."""
-
-    node: EdgeNodeId
-    device: str | None
-    why: str  # BEFORE_BIRTH, UNKNOWN_ALIAS, INVALID_BIRTH, NODE_LIMIT
-    detail: str
-    raw: bytes  # the serialised metric (or payload when there is no metric)
-
-
-@dataclass(frozen=True, slots=True)
-class OfflineScope:
-    """An edge node (``device`` None: the node and all its devices) or one device went offline."""
-
-    node: EdgeNodeId
-    device: str | None
-    cause: MessageType
-
-
-@dataclass(slots=True)
-class HostOutput:
-    metrics: list[ReceivedMetric] = field(default_factory=list)
-    unresolved: list[Unresolved] = field(default_factory=list)
-    offline: list[OfflineScope] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -92,6 +48,8 @@ class _Session:
     names: dict[tuple[str | None, str], DataType] = field(default_factory=dict)
     aliases: dict[int, tuple[str | None, str]] = field(default_factory=dict)
     devices: set[str] = field(default_factory=set)
+    births: dict[str | None, bytes] = field(default_factory=dict)  # None: the NBIRTH
+    resumed: bool = False  # restored from a snapshot: the next seq is taken as it comes
 
 
 class SparkplugHost:
@@ -120,6 +78,7 @@ class SparkplugHost:
         self.max_metrics_per_node = max_metrics_per_node
         self._sessions: dict[EdgeNodeId, _Session] = {}
         self._rebirth_at: dict[EdgeNodeId, int] = {}
+        self._restoring = False
         self.counts: Counter[str] = Counter()
         """Protocol events: messages per type, seq_gap, stale_ndeath, rebirth_requested…"""
 
@@ -144,6 +103,46 @@ class SparkplugHost:
 
     def nodes(self) -> list[EdgeNodeId]:
         return list(self._sessions)
+
+    # --- surviving a restart -----------------------------------------------------------
+
+    def snapshot(self) -> list[tuple[str, bytes]]:
+        """The births of every live session (topic, payload), NBIRTH before its DBIRTHs.
+
+        Kept by the caller (with each commit, say) and given to ``restore`` after a
+        restart, so the DDATA the broker queued meanwhile still resolve their aliases.
+        """
+        items: list[tuple[str, bytes]] = []
+        for node, session in self._sessions.items():
+            for device, payload in sorted(session.births.items(), key=lambda b: b[0] or ""):
+                kind = MessageType.NBIRTH if device is None else MessageType.DBIRTH
+                items.append((node_topic(node, kind, device), payload))
+        return items
+
+    def restore(self, births: list[tuple[str, bytes]], now_ms: int) -> int:
+        """Take the sessions of a ``snapshot`` back (no readings, no commands); returns how many.
+
+        The first ``seq`` of each restored node after this is taken as it comes.
+        """
+        counts = self.counts.copy()
+        restored = 0
+        self._restoring = True
+        try:
+            for topic, raw in births:
+                parsed, payload = parse_topic(topic), proto.parse(raw)
+                if not isinstance(parsed, SparkplugTopic) or payload is None:
+                    continue
+                if parsed.message_type in (MessageType.NBIRTH, MessageType.DBIRTH):
+                    self.receive(parsed, payload, now_ms)
+                    restored += 1
+        finally:
+            self._restoring = False
+            self.counts = counts
+        for session in self._sessions.values():
+            session.resumed = True
+        self._rebirth_at.clear()
+        self.counts["restored_births"] += restored
+        return restored
 
     # --- messages -----------------------------------------------------------------------
 
@@ -180,6 +179,7 @@ class SparkplugHost:
             last_seq=int(payload.seq) if payload.HasField("seq") else 0,
         )
         self._sessions[node] = session  # a rebirth replaces the session and forgets devices
+        session.births[None] = bytes(payload.SerializeToString())
         self._rebirth_at.pop(node, None)
         self._births(node, None, payload, session, out)
 
@@ -214,12 +214,14 @@ class SparkplugHost:
             for alias in [a for a, (d, _) in session.aliases.items() if d == device]:
                 del session.aliases[alias]
             session.devices.add(device)
+            session.births[device] = bytes(payload.SerializeToString())
             self._births(node, device, payload, session, out)
             return
         if kind is MessageType.DDEATH:
             assert device is not None
             if device in session.devices:
                 session.devices.discard(device)
+                session.births.pop(device, None)
                 out.offline.append(OfflineScope(node, device, MessageType.DDEATH))
             else:
                 self.counts["ddeath_unknown_device"] += 1
@@ -238,7 +240,9 @@ class SparkplugHost:
             self.counts["missing_seq"] += 1
             return
         seq = int(payload.seq)
-        if seq != (session.last_seq + 1) % SEQ_MODULO:
+        if self._restoring or session.resumed:
+            session.resumed = False
+        elif seq != (session.last_seq + 1) % SEQ_MODULO:
             self.counts["seq_gap"] += 1
             self._rebirth(node, now_ms, out)
         session.last_seq = seq % SEQ_MODULO

@@ -264,3 +264,32 @@ def test_births_cannot_grow_memory_without_bound() -> None:
     out = decode_sparkplug(topic("DBIRTH", "pm-2"), edge.dbirth(), T0, state)
     assert [r.reason for r in out.rejections] == ["sparkplug_node_limit"] * 3
     assert len(state.host._sessions[EdgeNodeId(GROUP, NODE)].names) == before
+
+
+def test_a_restarted_host_resolves_the_queued_data_from_its_snapshot() -> None:
+    state, edge = born()
+    for step in range(5):
+        decode_sparkplug(
+            topic("DDATA", DEVICE),
+            edge.ddata(T0_MS + step, [(10, DataType.DOUBLE, 1.0)]),
+            T0,
+            state,
+        )
+    kept = state.snapshot()
+    assert [t for t, _ in kept] == [topic("NBIRTH"), topic("DBIRTH", DEVICE)]
+    edge.next_seq()  # messages the old process acknowledged before it stopped
+    restarted = host_state()
+    assert restarted.restore(kept, T0) == 2
+    out = decode_sparkplug(
+        topic("DDATA", DEVICE), edge.ddata(T0_MS + 99, [(10, DataType.DOUBLE, 7.0)]), T0, restarted
+    )
+    assert [r.raw_value for r in out.readings] == [7.0]
+    assert not out.rejections and not out.commands
+    gap = decode_sparkplug(
+        topic("DDATA", DEVICE),
+        edge.ddata(T0_MS + 100, [(10, DataType.DOUBLE, 8.0)], seq=(edge.seq + 2) % 256),
+        T0,
+        restarted,
+    )
+    assert len(gap.commands) == 1  # seq checking is back after the first message
+    assert restarted.host.counts["NBIRTH"] == 0 and restarted.host.counts["restored_births"] == 2
