@@ -15,12 +15,12 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
-from app.alerting.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
-from app.alerting.webhooks import webhook_config
-from app.api.auth import ReadAccess, WriteAccess
+from app.alerts import store as alert_store
+from app.alerts.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
+from app.alerts.store import AlertNotFound, alert_json
+from app.alerts.webhooks import webhook_config
 from app.api.deps import PlantDep, SessionDep
-from app.db import alert_store
-from app.db.alert_store import AlertNotFound, alert_json
+from app.auth.tokens import ReadAccess, WriteAccess
 from app.db.models import AlertRow
 from app.domain.alerts import AlertKind, Severity
 from app.domain.plant import AlertRules, Plant

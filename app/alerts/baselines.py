@@ -16,7 +16,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.alert_store import utc
+from app.alerts.store import utc
 from app.db.models import RollupRow
 from app.db.rollups import HOUR, hour_bucket
 from app.domain.baseline import HourOfWeekBaseline

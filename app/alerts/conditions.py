@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from app.db.alert_store import Target
+from app.alerts.store import Target
 from app.domain.alerts import (
     AlertCandidate,
     AlertKind,

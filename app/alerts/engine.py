@@ -26,9 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.alerts import store as alert_store
+from app.alerts.store import Event, Target, since_of, utc
 from app.config import Settings
-from app.db import alert_store
-from app.db.alert_store import Event, Target, since_of, utc
 from app.db.engine import transaction
 from app.db.models import AlertRow, MeterEventRow, MeterStateRow
 from app.domain.alerts import AlertKind, AlertScope, condition_key

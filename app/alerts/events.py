@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import alert_store
+from app.alerts import store as alert_store
 from app.db.engine import transaction
 from app.db.models import MeterEventRow
 

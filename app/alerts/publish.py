@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import aiomqtt
 
+from app.alerts.store import alert_json, iso
 from app.config import Settings
-from app.db.alert_store import alert_json, iso
 from app.db.models import AlertRow
 from app.mqtt import alerts_topic, client_kwargs
 

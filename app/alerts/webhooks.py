@@ -1,7 +1,7 @@
 """Webhook delivery from the outbox: signed POSTs, bounded retries, bounded concurrency.
 
 Each alert transition leaves one ``alert_deliveries`` row per URL in the same
-transaction (``app.db.alert_store.enqueue``); ``WebhookSender.deliver_due`` takes the
+transaction (``app.alerts.store.enqueue``); ``WebhookSender.deliver_due`` takes the
 due rows, POSTs them and records the outcome. The body is stored, so every attempt
 sends (and signs) exactly the same bytes.
 """
@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import alert_store
-from app.db.alert_store import ClaimedDelivery
+from app.alerts import store as alert_store
+from app.alerts.store import ClaimedDelivery
 from app.db.engine import transaction
 
 log = logging.getLogger(__name__)

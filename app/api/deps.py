@@ -9,8 +9,8 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from app.domain.plant import Plant
-from app.figures import Scope, scope_for
-from app.live import LiveHub
+from app.figures.live import LiveHub
+from app.figures.service import Scope, scope_for
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.auth import ReadAccess, WriteAccess
 from app.api.deps import SessionDep
+from app.auth.tokens import ReadAccess, WriteAccess
+from app.carbon.catalogue import Catalogue, CatalogueError, factor_from_mapping
 from app.db.models import EmissionFactorRow
 from app.domain.factors import EmissionFactor, InvalidFactorError
-from app.factor_catalogue import Catalogue, CatalogueError, factor_from_mapping
 
 router = APIRouter(prefix="/api/v1/factors", tags=["factors"])
 

@@ -19,24 +19,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.api import alerts as alerts_api
-from app.api import factors as factors_api
-from app.api import live as live_api
-from app.api import plant as plant_api
-from app.api.auth import Tokens
+from app.alerts import api as alerts_api
+from app.auth.tokens import Tokens
+from app.carbon import api as factors_api
+from app.carbon.catalogue import load_catalogue
 from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.plant_sync import sync_plant
 from app.domain.plant import Plant
-from app.factor_catalogue import load_catalogue
-from app.figures import FigureService
-from app.live import LiveHub
+from app.figures import api as live_api
+from app.figures.live import LiveHub
+from app.figures.service import FigureService
 from app.mqtt import client_kwargs
-from app.plant_file import load_plant
+from app.plant import api as plant_api
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 
 log = logging.getLogger(__name__)
-WEB_DIR = Path(__file__).parent / "web"
+WEB_DIR = Path(__file__).parent.parent / "web"
 
 
 def resolve_tokens(settings: Settings) -> tuple[Tokens, bool]:

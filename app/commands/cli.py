@@ -51,8 +51,8 @@ def migrate(
     """Create or upgrade the schema, load the plant file, and say which storage mode runs."""
     from app.db import migrate as db_migrate
     from app.db.engine import make_engine, make_sessionmaker
-    from app.db.plant_sync import sync_plant
-    from app.plant_file import PlantFileError, load_plant
+    from app.plant.file import PlantFileError, load_plant
+    from app.plant.sync import sync_plant
 
     settings = _settings(database_url, plant_file)
     try:
@@ -89,7 +89,7 @@ def demo(
     """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API."""
     import asyncio
 
-    from app.demo import DemoOptions, run_demo
+    from app.commands.demo import DemoOptions, run_demo
 
     _settings()  # logging as configured
     options = DemoOptions(
@@ -114,7 +114,7 @@ def serve(
     """Run the API and the wall screen (migrates the schema first)."""
     import uvicorn
 
-    from app.main import create_app, resolve_tokens
+    from app.commands.app import create_app, resolve_tokens
 
     settings = _settings(database_url, plant_file)
     tokens, generated = resolve_tokens(settings)
@@ -152,9 +152,9 @@ def alerts(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
     import asyncio
     import signal
 
-    from app.alerts_engine import AlertEngine
+    from app.alerts.engine import AlertEngine
     from app.db.engine import make_engine, make_sessionmaker
-    from app.plant_file import load_plant
+    from app.plant.file import load_plant
 
     settings = _settings(database_url, plant_file)
 

@@ -20,14 +20,14 @@ from pathlib import Path
 import uvicorn
 from amqtt.broker import Broker
 
-from app.alerts_engine import AlertEngine
-from app.api.auth import Tokens
+from app.alerts.engine import AlertEngine
+from app.auth.tokens import Tokens
+from app.commands.app import create_app, resolve_tokens
 from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.plant_sync import sync_plant
-from app.main import create_app, resolve_tokens
-from app.plant_file import demo_plant_path, load_plant
+from app.plant.file import demo_plant_path, load_plant
+from app.plant.sync import sync_plant
 from ingest.service import Ingester, IngestOptions
 from ingest.writer import BatchWriter
 from simulator.options import SimOptions

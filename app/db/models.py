@@ -239,4 +239,4 @@ class AlertRow(Base):
 
 
 # the alert delivery tables live beside the alert store; imported here so the metadata is whole
-from app.db import alert_models  # noqa: E402, F401
+from app.alerts import models as _alert_models  # noqa: E402, F401

@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
-from app.api.auth import Access, ReadAccess, websocket_access
 from app.api.deps import HubDep, PlantDep, resolve_scope
+from app.auth.tokens import Access, ReadAccess, websocket_access
 from app.domain.plant import Plant
-from app.live import LiveHub
+from app.figures.live import LiveHub
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.figures import FigureService, Scope
+from app.figures.service import FigureService, Scope
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
-from app.api.auth import ReadAccess, WriteAccess
 from app.api.deps import PlantDep, SessionDep, resolve_scope
+from app.auth.tokens import ReadAccess, WriteAccess
 from app.db.models import (
     GreenCertificateRow,
     MeterEventRow,
@@ -19,7 +19,7 @@ from app.db.models import (
     RollupRow,
 )
 from app.domain.plant import GreenCertificate, Offset
-from app.figures import POWER_FLOWS
+from app.figures.service import POWER_FLOWS
 
 router = APIRouter(prefix="/api/v1", tags=["plant"])
 

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.api import alerts as alerts_api
-from app.api.auth import Tokens
+from app.alerts import api as alerts_api
+from app.alerts import store as alert_store
+from app.auth.tokens import Tokens
+from app.commands.app import create_app
 from app.config import Settings
-from app.db import alert_store
 from app.domain.plant import Plant
-from app.main import create_app
 from tests.alerts.conftest import T0, Line, alert_rows, make_engine, minutes
 from tests.conftest import Backend
 

@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import aiomqtt
 import pytest
 
-from app.alerting.engine import AlertEngine
-from app.alerting.webhooks import WebhookConfig, sign
+from app.alerts import store as alert_store
+from app.alerts.engine import AlertEngine
+from app.alerts.webhooks import WebhookConfig, sign
 from app.config import Settings
-from app.db import alert_store
 from app.db.engine import transaction
 from app.domain.plant import Plant
 from app.mqtt import alerts_topic

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from app.alerting.engine import AlertTransition
-from app.db import alert_store
-from app.db.alert_store import Target
+from app.alerts import store as alert_store
+from app.alerts.engine import AlertTransition
+from app.alerts.store import Target
 from app.db.engine import transaction
 from app.db.models import AlertRow
 from app.domain.alerts import AlertCandidate, AlertKind, AlertScope, Severity

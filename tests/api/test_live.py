@@ -12,12 +12,12 @@ import pytest
 import uvicorn
 import websockets
 
-from app.api.auth import Tokens
+from app.auth.tokens import Tokens
+from app.commands.app import create_app
 from app.config import Settings
-from app.db.plant_sync import sync_plant
-from app.live import Mailbox
-from app.main import create_app
-from app.plant_file import load_plant
+from app.figures.live import Mailbox
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading
 from ingest.writer import BatchWriter
 from tests.conftest import Backend
