@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Base, MeterEventRow, ReadingRow
+from app.db.base import Base
+from app.db.models import MeterEventRow, ReadingRow
 from app.db.rollups import interval_start
 from app.domain.registers import Quality, RegisterPoint, Step, step
 from ingest.columns import MeterInfo, Row, aware, event_row, row_params, unit_factor

@@ -16,12 +16,12 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from app.alerts import store as alert_store
+from app.alerts.models import AlertRow
 from app.alerts.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
 from app.alerts.store import AlertNotFound, alert_json
 from app.alerts.webhooks import webhook_config
 from app.api.deps import PlantDep, SessionDep
 from app.auth.tokens import ReadAccess, WriteAccess
-from app.db.models import AlertRow
 from app.domain.alerts import AlertKind, Severity
 from app.domain.plant import AlertRules, Plant
 

@@ -27,10 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.alerts import store as alert_store
+from app.alerts.models import AlertRow
 from app.alerts.store import Event, Target, since_of, utc
 from app.config import Settings
 from app.db.engine import transaction
-from app.db.models import AlertRow, MeterEventRow, MeterStateRow
+from app.db.models import MeterEventRow, MeterStateRow
 from app.domain.alerts import AlertKind, AlertScope, condition_key
 from app.domain.detection import register_event_candidate
 from app.domain.plant import Area, Meter, Plant, Resource, Site

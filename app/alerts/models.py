@@ -1,18 +1,55 @@
-"""Tables of the alert engine besides ``alerts``: webhook outbox, rule overrides, cursors.
+"""The alert feature's tables: alerts, the webhook outbox, rule overrides and cursors.
 
-They share ``Base`` (and so its naming convention and metadata) with ``app.db.models``,
-which imports this module at its end so that ``Base.metadata`` always knows them
-(migrations, autogenerate comparisons and test clean-up all read that metadata).
+They share ``Base`` (and so its naming convention and metadata) with ``app.db.models``;
+``app.schema`` imports both, so ``Base.metadata`` knows every table wherever the
+whole schema is needed (migrations, autogenerate comparisons, test clean-up).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.models import Base, UtcDateTime
+from app.db.base import Base
+from app.db.types import UtcDateTime
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    condition_key: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    meter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    observed: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expected: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        # one open (or acknowledged) alert per condition
+        Index(
+            "uq_alerts_open_condition",
+            "condition_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
 
 
 class AlertDeliveryRow(Base):

@@ -19,9 +19,9 @@ from typing import Any, Final
 
 import aiomqtt
 
+from app.alerts.models import AlertRow
 from app.alerts.store import alert_json, iso
 from app.config import Settings
-from app.db.models import AlertRow
 from app.mqtt import alerts_topic, client_kwargs
 
 log = logging.getLogger(__name__)

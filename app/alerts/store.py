@@ -21,8 +21,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.alerts.models import AlertCursorRow, AlertDeliveryRow, AlertRuleOverrideRow
-from app.db.models import AlertRow
+from app.alerts.models import AlertCursorRow, AlertDeliveryRow, AlertRow, AlertRuleOverrideRow
 from app.domain.alerts import (
     Alert,
     AlertCandidate,

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import AlertRow, GreenCertificateRow, MeterStateRow, OffsetRow, RollupRow
+from app.alerts.models import AlertRow
+from app.db.models import GreenCertificateRow, MeterStateRow, OffsetRow, RollupRow
 from app.db.rollups import HOUR
 from app.domain.carbon import (
     CarbonFigures,

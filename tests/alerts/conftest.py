@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import app.alerts.models  # noqa: F401 - registers the alert tables on Base.metadata
 from app.alerts.engine import AlertEngine, AlertTransition
+from app.alerts.models import AlertRow
 from app.alerts.webhooks import WebhookConfig
 from app.config import Settings
-from app.db.models import AlertRow
 from app.domain.plant import Plant
 from app.plant.file import parse_plant
 from app.plant.sync import sync_plant

@@ -11,9 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from app.alerts import store as alert_store
 from app.alerts.engine import AlertTransition
+from app.alerts.models import AlertRow
 from app.alerts.store import Target
 from app.db.engine import transaction
-from app.db.models import AlertRow
 from app.domain.alerts import AlertCandidate, AlertKind, AlertScope, Severity
 from app.domain.plant import Plant
 from tests.alerts.conftest import T0, Line, alert_rows, keyed, make_engine, minutes

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.alerts.models import AlertRow
 from app.db.models import (
-    AlertRow,
     AreaRow,
     EmissionFactorRow,
     GreenCertificateRow,
