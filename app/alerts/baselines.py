@@ -16,7 +16,6 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.alerts.store import utc
 from app.db.models import RollupRow
 from app.db.rollups import HOUR, hour_bucket
 from app.domain.baseline import HourOfWeekBaseline
@@ -85,7 +84,7 @@ class BaselineCache:
                 )
             )
             for meter_id, bucket, quantity in rows:
-                per_meter[meter_id][utc(bucket)] = float(quantity)
+                per_meter[meter_id][bucket] = float(quantity)
         zone = site.zone
 
         def build(series: Mapping[datetime, float]) -> HourOfWeekBaseline:

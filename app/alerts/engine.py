@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.alerts import store as alert_store
 from app.alerts.models import AlertRow
-from app.alerts.store import Event, Target, since_of, utc
+from app.alerts.store import Event, Target, since_of
 from app.config import Settings
 from app.db.engine import transaction
 from app.db.models import MeterEventRow, MeterStateRow
@@ -163,11 +163,11 @@ class AlertEngine:
 
     def evaluate_once(self, now: datetime | None = None) -> list[AlertTransition]:
         """Judge every condition once at ``now`` and write the transitions (synchronous)."""
-        now = utc(now if now is not None else self._clock())
+        now = now if now is not None else self._clock()
         self.metrics["evaluations"] += 1
         with self._factory() as session:
             readings = {
-                row.meter_id: Reading(utc(row.last_time), row.last_rate_per_h, utc(row.received_at))
+                row.meter_id: Reading(row.last_time, row.last_rate_per_h, row.received_at)
                 for row in session.scalars(select(MeterStateRow))
             }
             active = alert_store.unresolved(session)
@@ -331,7 +331,7 @@ class AlertEngine:
         candidate = register_event_candidate(
             event.kind,
             meter_id=meter.id,
-            at=utc(event.time),
+            at=event.time,
             tz=site.zone,
             meter_name=meter.name,
             area_name=self._area_names.get((site.id, meter.area)),
@@ -364,9 +364,7 @@ class AlertEngine:
             if row.kind != AlertKind.REGISTER_EVENT or row.condition_key not in self._event_keys:
                 continue
             last = (row.details or {}).get("last_event_at")
-            since = (
-                utc(datetime.fromisoformat(last)) if isinstance(last, str) else utc(row.opened_at)
-            )
+            since = datetime.fromisoformat(last) if isinstance(last, str) else row.opened_at
             if now - since < self._event_ttl:
                 continue
             note = f"informational; closed automatically {minutes} min after the last event"
@@ -393,7 +391,7 @@ class AlertEngine:
 
     async def deliver_due(self, now: datetime | None = None) -> list[DeliveryOutcome]:
         """POST the webhook deliveries due at ``now`` (one round)."""
-        return await self.sender.deliver_due(utc(now if now is not None else self._clock()))
+        return await self.sender.deliver_due(now if now is not None else self._clock())
 
     # -- the loop ------------------------------------------------------------------------------
 

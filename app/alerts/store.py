@@ -65,18 +65,14 @@ class Target:
 _DETAIL_FIELDS: Final = ("since", "scope", "target_id", "acknowledge_note")
 
 
-def utc(t: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
 def iso(t: datetime | None) -> str | None:
-    return None if t is None else utc(t).isoformat().replace("+00:00", "Z")
+    """An instant as ISO 8601 in UTC with a ``Z``."""
+    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def since_of(row: AlertRow) -> datetime:
     raw = (row.details or {}).get("since")
-    return utc(datetime.fromisoformat(raw)) if isinstance(raw, str) else utc(row.opened_at)
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else row.opened_at
 
 
 def alert_json(row: AlertRow) -> dict[str, Any]:
@@ -125,7 +121,7 @@ def to_domain(row: AlertRow) -> Alert:
         target_id=str(details.get("target_id", row.meter_id or row.area_id or row.site_id)),
         severity=Severity(row.severity),
         message=row.message,
-        opened_at=utc(row.opened_at),
+        opened_at=row.opened_at,
         since=since_of(row),
         status=AlertStatus(row.status),
         id=row.id,
@@ -133,10 +129,10 @@ def to_domain(row: AlertRow) -> Alert:
         expected=row.expected,
         threshold=row.threshold,
         unit=row.unit,
-        acknowledged_at=utc(row.acknowledged_at) if row.acknowledged_at else None,
+        acknowledged_at=row.acknowledged_at,
         acknowledged_by=row.acknowledged_by,
         acknowledge_note=str(note) if note is not None else None,
-        resolved_at=utc(row.resolved_at) if row.resolved_at else None,
+        resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,
         resolution_note=row.note,
         resolved_automatically=bool(details.get("resolved_automatically", False)),
@@ -189,7 +185,7 @@ def list_alerts(
     if area is not None:
         query = query.where(AlertRow.area_id == area)
     if since is not None:
-        query = query.where(AlertRow.opened_at >= utc(since))
+        query = query.where(AlertRow.opened_at >= since)
     if before_id is not None:
         query = query.where(AlertRow.id < before_id)
     query = query.order_by(AlertRow.opened_at.desc(), AlertRow.id.desc()).limit(limit)
@@ -228,7 +224,7 @@ def insert_alert(
     The insert runs in a savepoint: losing the race on the unique index (another
     engine opened it first) rolls back only this insert, and means "already open".
     """
-    alert = candidate.open(now=utc(now))
+    alert = candidate.open(now=now)
     row = AlertRow(
         condition_key=alert.condition_key,
         kind=alert.kind.value,
@@ -276,7 +272,7 @@ def acknowledge_alert(
 ) -> AlertRow:
     """Raises AlertNotFound, InvalidTransition (already acknowledged or resolved)."""
     row = _locked(session, alert_id)
-    done = acknowledge(to_domain(row), by=by, now=utc(now), note=note)
+    done = acknowledge(to_domain(row), by=by, now=now, note=note)
     row.status = done.status.value
     row.acknowledged_at = done.acknowledged_at
     row.acknowledged_by = done.acknowledged_by
@@ -332,7 +328,7 @@ def _resolve(
     webhook_urls: Sequence[str],
     details: Mapping[str, Any] | None,
 ) -> AlertRow:
-    done = resolve(to_domain(row), now=utc(now), by=by, note=note, automatic=automatic)
+    done = resolve(to_domain(row), now=now, by=by, note=note, automatic=automatic)
     row.status = done.status.value
     row.resolved_at = done.resolved_at
     row.resolved_by = done.resolved_by
@@ -406,8 +402,8 @@ def enqueue(
                 url=url,
                 body=webhook_body(row, event, delivery_id, now),
                 attempts=0,
-                created_at=utc(now),
-                next_attempt_at=utc(now),
+                created_at=now,
+                next_attempt_at=now,
             )
         )
     if webhook_urls:
@@ -437,7 +433,6 @@ def claim_deliveries(
     Compare-and-set on ``attempts``, so of several engines one takes each delivery; if
     the taker dies mid-request, the delivery is due again when the lease runs out.
     """
-    now = utc(now)
     rows = session.scalars(
         select(AlertDeliveryRow)
         .where(AlertDeliveryRow.next_attempt_at <= now, AlertDeliveryRow.delivered_at.is_(None))
@@ -477,11 +472,11 @@ def record_delivery(
     lost and another engine has taken the delivery since."""
     values: dict[str, Any]
     if error is None:
-        values = {"delivered_at": utc(now), "next_attempt_at": None, "last_error": None}
+        values = {"delivered_at": now, "next_attempt_at": None, "last_error": None}
     else:
         values = {
             "last_error": error[:1000],
-            "next_attempt_at": utc(next_attempt_at) if next_attempt_at else None,
+            "next_attempt_at": next_attempt_at,
         }
     session.execute(
         update(AlertDeliveryRow)
@@ -529,7 +524,7 @@ def put_override(
         row = AlertRuleOverrideRow(scope=scope, target_id=target_id)
         session.add(row)
     row.rules = dict(rules)
-    row.updated_at = utc(now)
+    row.updated_at = now
     row.updated_by = by
     session.flush()
     return row
@@ -555,7 +550,7 @@ def read_cursor(session: Session, name: str, *, now: datetime, start_at: Callabl
     position = start_at()
     try:
         with session.begin_nested():
-            session.add(AlertCursorRow(name=name, position=position, updated_at=utc(now)))
+            session.add(AlertCursorRow(name=name, position=position, updated_at=now))
             session.flush()
     except IntegrityError:  # another engine created it first
         created = session.get(AlertCursorRow, name, populate_existing=True)
@@ -568,7 +563,7 @@ def advance_cursor(session: Session, name: str, old: int, new: int, *, now: date
     result = session.execute(
         update(AlertCursorRow)
         .where(AlertCursorRow.name == name, AlertCursorRow.position == old)
-        .values(position=new, updated_at=utc(now))
+        .values(position=new, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1

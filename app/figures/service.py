@@ -112,7 +112,7 @@ class FigureService:
             .order_by(AlertRow.opened_at.desc())
             .limit(20)
         ).all()
-        newest = max((_utc(s.last_time) for s in states.values()), default=None)
+        newest = max((s.last_time for s in states.values()), default=None)
         return {
             "type": "snapshot",
             "site": {"id": site.id, "name": site.name, "timezone": site.timezone},
@@ -334,7 +334,7 @@ def _staleness(
     for meter in meters:
         state = states.get(meter.id)
         limit = timedelta(seconds=meter.expected_interval_s * STALE_INTERVALS)
-        stale[meter.id] = state is None or now - _utc(state.last_time) > limit
+        stale[meter.id] = state is None or now - state.last_time > limit
     return stale
 
 
@@ -359,7 +359,7 @@ def _power(
             flow["stale"] = True
             flow["silent"].append(meter.id)
         if state is not None:
-            as_of = _iso(_utc(state.last_time))
+            as_of = _iso(state.last_time)
             flow["as_of"] = max(flow["as_of"] or as_of, as_of)
     if {"grid_import", "pv"} <= flows.keys():
         export = flows.get("grid_export", {}).get("value", 0.0)
@@ -397,7 +397,7 @@ def _history(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
     index = {h: i for i, h in enumerate(hours)}
     series: dict[str, list[float]] = {}
     for meter_id, bucket, quantity in rows:
-        i = index.get(_utc(bucket))
+        i = index.get(bucket)
         if i is None:
             continue
         values = series.setdefault(flow_of[meter_id], [0.0] * len(hours))
@@ -424,7 +424,7 @@ def _alert_json(alert: AlertRow) -> dict[str, Any]:
         "message": alert.message,
         "meter_id": alert.meter_id,
         "area_id": alert.area_id,
-        "opened_at": _iso(_utc(alert.opened_at)),
+        "opened_at": _iso(alert.opened_at),
     }
 
 
@@ -434,10 +434,6 @@ def _local_instant(day: date, scope: Scope) -> datetime:
 
 def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def _iso(t: datetime) -> str:

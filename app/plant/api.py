@@ -28,8 +28,7 @@ QUANTITY_UNIT = {"kW": "kWh", "m3/h": "m3", "unit/h": "unit"}
 
 
 def _iso(t: datetime) -> str:
-    aware = t if t.tzinfo else t.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @router.get("/sites")
