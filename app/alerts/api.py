@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
+from app.alerts import overrides
 from app.alerts import store as alert_store
 from app.alerts.models import AlertRow
 from app.alerts.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
-from app.alerts.store import AlertNotFound, alert_json
+from app.alerts.schemas import AcknowledgeBody, ResolveBody, alert_json
+from app.alerts.store import AlertNotFound
 from app.alerts.webhooks import webhook_config
 from app.api.deps import PlantDep, SessionDep
 from app.auth.tokens import ReadAccess, WriteAccess
@@ -28,29 +29,6 @@ from app.domain.plant import AlertRules, Plant
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 StatusFilter = Literal["open", "acknowledged", "resolved", "active"]
-
-
-class AcknowledgeBody(BaseModel):
-    by: str = Field(min_length=1, max_length=128, description="who takes the alert")
-    note: str | None = Field(default=None, max_length=4000)
-
-    @field_validator("by")
-    @classmethod
-    def _named(cls, by: str) -> str:
-        if not by.strip():
-            raise ValueError("by must name someone")
-        return by.strip()
-
-
-class ResolveBody(AcknowledgeBody):
-    note: str = Field(min_length=1, max_length=4000, description="why it is resolved")
-
-    @field_validator("note")
-    @classmethod
-    def _said(cls, note: str) -> str:
-        if not note.strip():
-            raise ValueError("a resolution needs a note saying why")
-        return note.strip()
 
 
 def _now(request: Request) -> datetime:
@@ -98,7 +76,7 @@ def list_alerts(
 
 
 def _rulebook(session: SessionDep, plant: Plant) -> RuleBook:
-    return RuleBook(plant, parse_overrides(alert_store.load_overrides(session)))
+    return RuleBook(plant, parse_overrides(overrides.load_overrides(session)))
 
 
 @router.get("/rules")
@@ -181,7 +159,7 @@ def put_rules(
     """
     target = _target(plant, scope, target_id, site)
     stored = rules.model_dump(exclude_none=True)
-    alert_store.put_override(session, scope.value, target, stored, now=_now(request), by=by)
+    overrides.put_override(session, scope.value, target, stored, now=_now(request), by=by)
     return {"scope": scope.value, "target_id": target, "rules": stored}
 
 
@@ -196,7 +174,7 @@ def delete_rules(
 ) -> Response:
     """Drop a runtime override: the plant file's rules apply again."""
     target = _target(plant, scope, target_id, site)
-    if not alert_store.delete_override(session, scope.value, target):
+    if not overrides.delete_override(session, scope.value, target):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no override for {scope.value} {target}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -26,9 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.alerts import overrides
+from app.alerts import schemas as alert_schemas
 from app.alerts import store as alert_store
 from app.alerts.models import AlertRow
-from app.alerts.store import Event, Target, since_of
+from app.alerts.schemas import Event, since_of
+from app.alerts.store import Target
 from app.config import Settings
 from app.db.engine import transaction
 from app.db.models import MeterEventRow, MeterStateRow
@@ -171,7 +174,7 @@ class AlertEngine:
                 for row in session.scalars(select(MeterStateRow))
             }
             active = alert_store.unresolved(session)
-            self._load_rules(alert_store.load_overrides(session))
+            self._load_rules(overrides.load_overrides(session))
             for site in self.plant.sites:
                 if self.baselines.due(site.id, now):
                     self._rebuild_baselines(session, site, now)
@@ -339,7 +342,7 @@ class AlertEngine:
         facts = {
             "id": event.id,
             "kind": event.kind,
-            "time": alert_store.iso(event.time),
+            "time": alert_schemas.iso(event.time),
             "previous_value": event.previous_value,
             "value": event.value,
             "detail": event.detail,

@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.alerts import store as alert_store
+from app.alerts import cursors
 from app.db.engine import transaction
 from app.db.models import MeterEventRow
 
@@ -63,12 +63,12 @@ class EventFeed:
         Raises SQLAlchemyError; nothing is taken then, and the next round retries.
         """
         with transaction(self._factory) as session:
-            cursor = alert_store.read_cursor(
+            cursor = cursors.read_cursor(
                 session,
                 CURSOR,
                 now=now,
                 # a first start begins at the newest event: history is not news
-                start_at=lambda: alert_store.max_id(session, MeterEventRow.id),
+                start_at=lambda: cursors.max_id(session, MeterEventRow.id),
             )
             rows = list(
                 session.scalars(
@@ -83,7 +83,7 @@ class EventFeed:
             return []
         results: list[T] = []
         with transaction(self._factory) as session:
-            if not alert_store.advance_cursor(session, CURSOR, cursor, taken[-1].id, now=now):
+            if not cursors.advance_cursor(session, CURSOR, cursor, taken[-1].id, now=now):
                 self.taken_elsewhere += 1
                 return []
             for event in taken:

@@ -20,7 +20,7 @@ from typing import Any, Final
 import aiomqtt
 
 from app.alerts.models import AlertRow
-from app.alerts.store import alert_json, iso
+from app.alerts.schemas import alert_json, iso
 from app.config import Settings
 from app.mqtt import alerts_topic, client_kwargs
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.alerts import store as alert_store
-from app.alerts.store import ClaimedDelivery
+from app.alerts import outbox
+from app.alerts.outbox import ClaimedDelivery
 from app.db.engine import transaction
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class WebhookSender:
 
     def _claim(self, now: datetime) -> list[ClaimedDelivery]:
         with transaction(self._factory) as session:
-            return alert_store.claim_deliveries(
+            return outbox.claim_deliveries(
                 session, now=now, limit=self.config.batch_size, lease_s=self.config.lease_s
             )
 
@@ -192,6 +192,6 @@ class WebhookSender:
                             delivery.attempt,
                             outcome.error,
                         )
-                alert_store.record_delivery(
+                outbox.record_delivery(
                     session, delivery, now=now, error=outcome.error, next_attempt_at=next_at
                 )

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.alerts import api as alerts_api
-from app.alerts import store as alert_store
+from app.alerts import outbox
 from app.auth.tokens import Tokens
 from app.commands.app import create_app
 from app.config import Settings
@@ -127,7 +127,7 @@ async def test_acknowledge_then_resolve_with_codes(
     assert fetched.status_code == 200 and fetched.json()["status"] == "resolved"
     # the API's transitions left webhook outbox rows for the engine to deliver
     with clean_backend.factory() as session:
-        events = [d.event for d in alert_store.deliveries_for(session, alert_id)]
+        events = [d.event for d in outbox.deliveries_for(session, alert_id)]
     assert events == ["acknowledged", "resolved"]
 
 

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
+from app.alerts import overrides
+from app.alerts import schemas as alert_schemas
 from app.alerts import store as alert_store
 from app.alerts.engine import AlertTransition
 from app.alerts.models import AlertRow
@@ -221,7 +223,7 @@ def test_register_events_are_informational_and_close_by_themselves(
     (row,) = alert_rows(line.backend, EVENT)
     assert row.severity == "info" and row.status == "open"
     assert row.message.startswith("Register event on Press line 1")
-    assert alert_store.alert_json(row)["details"]["events"][0]["kind"] == "reset"
+    assert alert_schemas.alert_json(row)["details"]["events"][0]["kind"] == "reset"
     line.value("el-press-1", T0 + minutes(4), 2.0)  # and again
     made = engine.evaluate_once(T0 + minutes(4) + SECOND)
     assert [event for event, _ in keyed(made, EVENT)] == ["updated"]
@@ -248,7 +250,7 @@ def test_a_disabled_rule_resolves_and_silences(line: Line, plant: Plant) -> None
     made = engine.evaluate_once(T0 + minutes(4))
     assert keyed(made, "offline:meter:pv-roof")
     with transaction(line.backend.factory) as session:
-        alert_store.put_override(session, "meter", "pv-roof", {"enabled": False}, now=T0)
+        overrides.put_override(session, "meter", "pv-roof", {"enabled": False}, now=T0)
     made = engine.evaluate_once(T0 + minutes(5))
     assert keyed(made, "offline:meter:pv-roof") == [("resolved", T0 + minutes(5))]
     assert keyed(engine.evaluate_once(T0 + minutes(30)), "offline:meter:pv-roof") == []
