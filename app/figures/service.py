@@ -12,12 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.alerts.models import AlertRow
-from app.db.models import GreenCertificateRow, MeterStateRow, OffsetRow, RollupRow
-from app.db.rollups import HOUR
+from app.alerts.schemas import alert_json
+from app.alerts.store import unresolved
+from app.db.models import MeterStateRow
 from app.domain.carbon import (
     CarbonFigures,
     EnergyTotals,
@@ -29,10 +28,13 @@ from app.domain.carbon import (
 from app.domain.factors import EmissionFactor
 from app.domain.periods import Period, current_periods, hours_back
 from app.domain.plant import Meter, Plant, Resource, Site
+from app.figures import queries, schemas
+from app.figures.schemas import iso
 
 # a value is stale when its meter has been silent for this many expected intervals
 STALE_INTERVALS = 3
 HISTORY_HOURS = 24
+MAX_ALERTS_SHOWN = 20
 
 # how resources appear in the figures (flow names, canonical units)
 POWER_FLOWS: dict[Resource, tuple[str, str]] = {
@@ -96,35 +98,25 @@ class FigureService:
         site = scope.site
         periods = current_periods(now, site.zone)
         meter_ids = [m.id for m in scope.meters]
-        states = {
-            s.meter_id: s
-            for s in session.scalars(
-                select(MeterStateRow).where(MeterStateRow.meter_id.in_(meter_ids))
-            )
-        }
+        states = queries.meter_states(session, meter_ids)
         power = _power(scope.meters, states, now)
         figures = {
             name: self._period(session, scope, period, now) for name, period in periods.items()
         }
-        alerts = session.scalars(
-            select(AlertRow)
-            .where(AlertRow.site_id == site.id, AlertRow.status != "resolved")
-            .order_by(AlertRow.opened_at.desc())
-            .limit(20)
-        ).all()
+        alerts = unresolved(session, site.id, limit=MAX_ALERTS_SHOWN)
         newest = max((s.last_time for s in states.values()), default=None)
         return {
             "type": "snapshot",
             "site": {"id": site.id, "name": site.name, "timezone": site.timezone},
             "area": scope.area_id,
-            "generated_at": _iso(now),
+            "generated_at": iso(now),
             "power": power,
             "pv_share_now": _pv_share(power),
             "periods": figures,
             "history": _history(session, scope, now),
-            "alerts": [_alert_json(a) for a in alerts if scope.area_id in (None, a.area_id)],
+            "alerts": [alert_json(a) for a in alerts if scope.area_id in (None, a.area_id)],
             "freshness": {
-                "newest_reading_at": _iso(newest) if newest else None,
+                "newest_reading_at": iso(newest) if newest else None,
                 "age_s": round((now - newest).total_seconds(), 1) if newest else None,
                 "silent_meters": sorted(
                     m for m, p in _staleness(scope.meters, states, now).items() if p
@@ -135,7 +127,7 @@ class FigureService:
     def _period(
         self, session: Session, scope: Scope, period: Period, now: datetime
     ) -> dict[str, Any]:
-        by_meter, estimated = _rollup_sums(session, [m.id for m in scope.meters], period)
+        by_meter, estimated = queries.rollup_sums(session, [m.id for m in scope.meters], period)
         totals = _energy_totals(scope.meters, by_meter)
         site = scope.site
         factors = resolve_carbon_factors(self.factors, regions=site.regions(), at=now)
@@ -145,7 +137,7 @@ class FigureService:
             if whole_site
             else 0.0
         )
-        offsets_kg = _offsets_kg(session, site.id, period) if whole_site else 0.0
+        offsets_kg = queries.offsets_kg(session, site.id, period) if whole_site else 0.0
         baseline = (
             EnpiBaseline(site.baseline.kwh_per_unit, site.baseline.period)
             if whole_site and site.baseline
@@ -162,10 +154,10 @@ class FigureService:
             baseline=baseline,
         )
         return {
-            "start": _iso(period.start),
-            "end": _iso(period.end),
-            "energy": _energy_json(totals, scope, by_meter),
-            "co2": _carbon_json(carbon, whole_site, self._factor_details(carbon)),
+            "start": iso(period.start),
+            "end": iso(period.end),
+            "energy": schemas.energy_json(totals, scope.meters, whole_site, by_meter),
+            "co2": schemas.carbon_json(carbon, whole_site, self._factor_details(carbon)),
             "pv_share": _ratio(totals.pv_self_consumed_kwh, totals.site_consumption_kwh),
             "estimated_samples": estimated,
         }
@@ -197,66 +189,17 @@ class FigureService:
         zone = scope.site.zone
         first_day = period.start.astimezone(zone).date()
         last_day = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
-        certs = session.scalars(
-            select(GreenCertificateRow).where(
-                GreenCertificateRow.site_id == scope.site.id,
-                GreenCertificateRow.period_start <= last_day,
-                GreenCertificateRow.period_end > first_day,
-            )
-        ).all()
+        certs = queries.certificates(session, scope.site.id, first_day, last_day)
         meters = [m.id for m in scope.meters if m.resource is Resource.ELECTRICITY_IMPORT]
         covered = 0.0
         for cert in certs:
             cert_start = _local_instant(cert.period_start, scope)
             cert_end = _local_instant(cert.period_end, scope)
             overlap_start, overlap_end = max(cert_start, period.start), min(cert_end, period.end)
-            before = _sum_hours(session, meters, cert_start, overlap_start)
-            during = _sum_hours(session, meters, overlap_start, overlap_end)
+            before = queries.sum_hours(session, meters, cert_start, overlap_start)
+            during = queries.sum_hours(session, meters, overlap_start, overlap_end)
             covered += allocate_certificates(cert.mwh * 1000, before, during)
         return min(covered, import_kwh)
-
-
-def _rollup_sums(
-    session: Session, meter_ids: list[str], period: Period
-) -> tuple[dict[str, float], int]:
-    """Quantity per meter over the period, and how many samples in it were estimated."""
-    rows = session.execute(
-        select(RollupRow.meter_id, func.sum(RollupRow.quantity), func.sum(RollupRow.estimated))
-        .where(
-            RollupRow.meter_id.in_(meter_ids),
-            RollupRow.resolution == period.resolution,
-            RollupRow.bucket_start >= period.start,
-            RollupRow.bucket_start < period.end,
-        )
-        .group_by(RollupRow.meter_id)
-    ).all()
-    sums = {meter_id: float(total or 0.0) for meter_id, total, _ in rows}
-    return sums, sum(int(est or 0) for _, _, est in rows)
-
-
-def _sum_hours(session: Session, meter_ids: list[str], start: datetime, end: datetime) -> float:
-    if not meter_ids or end <= start:
-        return 0.0
-    total = session.scalar(
-        select(func.coalesce(func.sum(RollupRow.quantity), 0.0)).where(
-            RollupRow.meter_id.in_(meter_ids),
-            RollupRow.resolution == HOUR,
-            RollupRow.bucket_start >= start,
-            RollupRow.bucket_start < end,
-        )
-    )
-    return float(total or 0.0)
-
-
-def _offsets_kg(session: Session, site_id: str, period: Period) -> float:
-    tonnes = session.scalar(
-        select(func.coalesce(func.sum(OffsetRow.tonnes_co2e), 0.0)).where(
-            OffsetRow.site_id == site_id,
-            OffsetRow.retired_on >= period.start.date(),
-            OffsetRow.retired_on < period.end.date(),
-        )
-    )
-    return float(tonnes or 0.0) * 1000
 
 
 def _energy_totals(meters: Iterable[Meter], by_meter: Mapping[str, float]) -> EnergyTotals:
@@ -272,59 +215,6 @@ def _energy_totals(meters: Iterable[Meter], by_meter: Mapping[str, float]) -> En
         water_reuse_m3=sums[Resource.WATER_REUSE],
         production_units=0.0,
     )
-
-
-def _energy_json(
-    totals: EnergyTotals, scope: Scope, by_meter: Mapping[str, float]
-) -> dict[str, float]:
-    feeders = sum(
-        by_meter.get(m.id, 0.0) for m in scope.meters if m.resource is Resource.ELECTRICITY
-    )
-    production = sum(
-        by_meter.get(m.id, 0.0) for m in scope.meters if m.resource is Resource.PRODUCTION
-    )
-    return {
-        "grid_import_kwh": totals.electricity_import_kwh,
-        "grid_export_kwh": totals.electricity_export_kwh,
-        "pv_kwh": totals.pv_generated_kwh,
-        "pv_self_consumed_kwh": totals.pv_self_consumed_kwh,
-        "consumption_kwh": totals.site_consumption_kwh if scope.area_id is None else feeders,
-        "feeders_kwh": feeders,
-        "gas_m3": totals.gas_m3,
-        "water_m3": totals.water_m3,
-        "water_reuse_m3": totals.water_reuse_m3,
-        "production_units": totals.production_units or production,
-    }
-
-
-def _carbon_json(
-    carbon: CarbonFigures, whole_site: bool, factors: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "scope1_gas_kg": carbon.scope1_gas_kg,
-        "scope2_location_kg": carbon.scope2_location_kg,
-        "scope2_market_kg": carbon.scope2_market_kg,
-        "water_kg": carbon.water_kg,
-        "inventory_location_kg": carbon.inventory_location_kg,
-        "inventory_market_kg": carbon.inventory_market_kg,
-        "avoided_pv_kg": carbon.avoided_pv_kg,
-        "offsets_retired_kg": carbon.offsets_retired_kg,
-        "certificate_covered_kwh": carbon.certificate_covered_kwh,
-        "co2_reduced_kg": carbon.co2_reduced_kg if whole_site else None,
-        "levers": [
-            {
-                "name": lever.name,
-                "kg": lever.kg,
-                "basis": lever.basis_kwh_or_m3,
-                "factor_id": lever.factor_id,
-                "explanation": lever.explanation,
-            }
-            for lever in (carbon.levers if whole_site else ())
-        ],
-        "factor_ids": {k: list(v) for k, v in carbon.factor_ids.items()},
-        "factors": factors,
-        "notes": list(carbon.notes),
-    }
 
 
 def _staleness(
@@ -359,7 +249,7 @@ def _power(
             flow["stale"] = True
             flow["silent"].append(meter.id)
         if state is not None:
-            as_of = _iso(state.last_time)
+            as_of = iso(state.last_time)
             flow["as_of"] = max(flow["as_of"] or as_of, as_of)
     if {"grid_import", "pv"} <= flows.keys():
         export = flows.get("grid_export", {}).get("value", 0.0)
@@ -387,13 +277,7 @@ def _history(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
     """Average rate per flow for each of the last 24 hours (kWh in an hour = average kW)."""
     hours = hours_back(now, HISTORY_HOURS)
     flow_of = {m.id: POWER_FLOWS[m.resource][0] for m in scope.meters}
-    rows = session.execute(
-        select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
-            RollupRow.meter_id.in_(list(flow_of)),
-            RollupRow.resolution == HOUR,
-            RollupRow.bucket_start >= hours[0],
-        )
-    ).all()
+    rows = queries.hourly_quantities(session, list(flow_of), hours[0])
     index = {h: i for i, h in enumerate(hours)}
     series: dict[str, list[float]] = {}
     for meter_id, bucket, quantity in rows:
@@ -412,20 +296,7 @@ def _history(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
     elapsed_h = max((now - hours[-1]).total_seconds() / 3600, 1 / 60)
     for values in series.values():
         values[-1] = values[-1] / elapsed_h
-    return {"hours": [_iso(h) for h in hours], "average_rate": series}
-
-
-def _alert_json(alert: AlertRow) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "status": alert.status,
-        "message": alert.message,
-        "meter_id": alert.meter_id,
-        "area_id": alert.area_id,
-        "opened_at": _iso(alert.opened_at),
-    }
+    return {"hours": [iso(h) for h in hours], "average_rate": series}
 
 
 def _local_instant(day: date, scope: Scope) -> datetime:
@@ -434,7 +305,3 @@ def _local_instant(day: date, scope: Scope) -> datetime:
 
 def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
