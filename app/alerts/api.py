@@ -19,10 +19,11 @@ from app.alerts import store as alert_store
 from app.alerts.models import AlertRow
 from app.alerts.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
 from app.alerts.schemas import AcknowledgeBody, ResolveBody, alert_json
-from app.alerts.store import AlertNotFound
+from app.alerts.store import AlertNotFound, TransitionRefused
 from app.alerts.webhooks import webhook_config
 from app.api.deps import PlantDep, SessionDep
-from app.auth.tokens import ReadAccess, WriteAccess
+from app.api.state import state_of
+from app.auth.deps import ReadAccess, WriteAccess
 from app.domain.alerts import AlertKind, Severity
 from app.domain.plant import AlertRules, Plant
 
@@ -32,12 +33,11 @@ StatusFilter = Literal["open", "acknowledged", "resolved", "active"]
 
 
 def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
-    return clock() if clock is not None else datetime.now(UTC)
+    return state_of(request.app).clock()
 
 
 def _webhook_urls(request: Request) -> tuple[str, ...]:
-    return webhook_config(request.app.state.settings).urls
+    return webhook_config(state_of(request.app).settings).urls
 
 
 @router.get("")
@@ -229,6 +229,6 @@ def _transition(
         )
     except AlertNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}") from None
-    except ValueError as exc:  # InvalidTransition included: the alert's state forbids it
+    except TransitionRefused as exc:  # the alert's state forbids it
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return alert_json(row)

@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.alerts import overrides
 from app.alerts import schemas as alert_schemas
 from app.alerts import store as alert_store
+from app.alerts.metrics import engine_registry
 from app.alerts.models import AlertRow
 from app.alerts.schemas import Event, since_of
-from app.alerts.store import Target
+from app.alerts.store import Target, TransitionRefused
 from app.config import Settings
 from app.db.engine import transaction
 from app.db.models import MeterEventRow, MeterStateRow
@@ -121,6 +122,8 @@ class AlertEngine:
         self._events = EventFeed(factory, gap_wait=timedelta(seconds=event_gap_wait_s))
         self._publish_mqtt = publish_mqtt
         self.metrics: Counter[str] = Counter()
+        self.registry = engine_registry(self.metrics)
+        """``self.metrics`` for Prometheus (``greenpulse alerts --metrics-port``)."""
         self.transitions: deque[AlertTransition] = deque(maxlen=TRANSITIONS_KEPT)
         self.tracker = ConditionTracker()
         self.baselines = BaselineCache(weeks=baseline_weeks, min_weeks=baseline_min_weeks)
@@ -294,7 +297,7 @@ class AlertEngine:
             self.metrics["write_errors"] += 1
             log.warning("alert write failed (%s); retried at the next evaluation", exc)
             return []
-        except ValueError as exc:
+        except TransitionRefused as exc:
             # the domain refused it, e.g. a clock behind the alert's opening time
             self.metrics["refused_transitions"] += 1
             log.warning("alert transition refused (%s); retried at the next evaluation", exc)

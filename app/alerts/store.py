@@ -42,6 +42,15 @@ class AlertNotFound(LookupError):  # noqa: N818 - reads as what the API answers:
     """No alert with that id."""
 
 
+class TransitionRefused(ValueError):  # noqa: N818 - reads as what happened
+    """The domain refused the change (``InvalidTransition``, a clock behind the alert's
+    opening, a manual change without who and why); the message says which.
+
+    Raised only around the domain's own checks, so any other ``ValueError`` is a bug
+    and surfaces as one.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where an alert belongs; ``area_id`` is the plain area id (not ``site/area``)."""
@@ -165,7 +174,10 @@ def insert_alert(
     The insert runs in a savepoint: losing the race on the unique index (another
     engine opened it first) rolls back only this insert, and means "already open".
     """
-    alert = candidate.open(now=now)
+    try:
+        alert = candidate.open(now=now)
+    except ValueError as exc:
+        raise TransitionRefused(str(exc)) from exc
     row = AlertRow(
         condition_key=alert.condition_key,
         kind=alert.kind.value,
@@ -213,7 +225,11 @@ def acknowledge_alert(
 ) -> AlertRow:
     """Raises AlertNotFound, InvalidTransition (already acknowledged or resolved)."""
     row = _locked(session, alert_id)
-    done = acknowledge(to_domain(row), by=by, now=now, note=note)
+    current = to_domain(row)
+    try:
+        done = acknowledge(current, by=by, now=now, note=note)
+    except ValueError as exc:
+        raise TransitionRefused(str(exc)) from exc
     row.status = done.status.value
     row.acknowledged_at = done.acknowledged_at
     row.acknowledged_by = done.acknowledged_by
@@ -269,7 +285,11 @@ def _resolve(
     webhook_urls: Sequence[str],
     details: Mapping[str, Any] | None,
 ) -> AlertRow:
-    done = resolve(to_domain(row), now=now, by=by, note=note, automatic=automatic)
+    current = to_domain(row)
+    try:
+        done = resolve(current, now=now, by=by, note=note, automatic=automatic)
+    except ValueError as exc:
+        raise TransitionRefused(str(exc)) from exc
     row.status = done.status.value
     row.resolved_at = done.resolved_at
     row.resolved_by = done.resolved_by

@@ -1,15 +1,14 @@
-"""Bearer tokens: a write/admin token and a read-only token (wall screens use the latter)."""
+"""Bearer tokens: a write/admin token and a read-only token (wall screens use the latter).
+
+The checks routes depend on are in ``app.auth.deps``.
+"""
 
 from __future__ import annotations
 
 import secrets
 from enum import IntEnum
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, WebSocket, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-_bearer = HTTPBearer(auto_error=False)
+from app.config import Settings
 
 
 class Access(IntEnum):
@@ -45,55 +44,9 @@ class Tokens:
         return Access.NONE
 
 
-def _tokens(request: Request) -> Tokens:
-    tokens: Tokens = request.app.state.tokens
-    return tokens
-
-
-def _require(level: Access, tokens: Tokens, token: str | None) -> Access:
-    granted = tokens.access(token)
-    if granted is Access.NONE:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "a valid bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if granted < level:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token is read-only")
-    return granted
-
-
-def _token_from(
-    credentials: HTTPAuthorizationCredentials | None, query_token: str | None
-) -> str | None:
-    return credentials.credentials if credentials else query_token
-
-
-def require_read(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[str | None, Query(description="read-only token for kiosks")] = None,
-) -> Access:
-    return _require(Access.READ, _tokens(request), _token_from(credentials, token))
-
-
-def require_write(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Access:
-    # write tokens travel in the Authorization header only, never in URLs
-    return _require(Access.WRITE, _tokens(request), _token_from(credentials, None))
-
-
-def websocket_access(websocket: WebSocket) -> Access:
-    """Token from ``?token=`` or the Authorization header of the upgrade request."""
-    tokens: Tokens = websocket.app.state.tokens
-    header = websocket.headers.get("authorization", "")
-    token = (
-        header[7:] if header.lower().startswith("bearer ") else websocket.query_params.get("token")
-    )
-    return tokens.access(token)
-
-
-ReadAccess = Annotated[Access, Depends(require_read)]
-WriteAccess = Annotated[Access, Depends(require_write)]
+def resolve_tokens(settings: Settings) -> tuple[Tokens, bool]:
+    """The configured tokens, or fresh random ones (returned flag True) when none are set."""
+    write = settings.api_token.get_secret_value() if settings.api_token else None
+    read = settings.read_token.get_secret_value() if settings.read_token else None
+    generated = not (write and read)
+    return Tokens(write or secrets.token_urlsafe(24), read or secrets.token_urlsafe(16)), generated

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep
-from app.auth.tokens import ReadAccess, WriteAccess
-from app.carbon.catalogue import Catalogue, CatalogueError, factor_from_mapping
+from app.api.state import StateDep
+from app.auth.deps import ReadAccess, WriteAccess
+from app.carbon.catalogue import CatalogueError, factor_from_mapping
 from app.db.models import EmissionFactorRow
 from app.domain.factors import EmissionFactor, InvalidFactorError
 
@@ -76,9 +77,9 @@ def _factor(body: FactorIn) -> EmissionFactor:
 
 
 @router.get("")
-def list_factors(request: Request, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
+def list_factors(state: StateDep, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
     """Every factor in force, operator factors marked, with source and verification status."""
-    catalogue: Catalogue = request.app.state.catalogue
+    catalogue = state.catalogue
     operator = operator_factors(session)
     replaced = {f.id for f in operator}
     rows = [_json(f, "catalogue") for f in catalogue.factors if f.id not in replaced]
@@ -88,7 +89,7 @@ def list_factors(request: Request, session: SessionDep, _: ReadAccess) -> dict[s
 
 @router.put("/{factor_id}", status_code=status.HTTP_200_OK)
 def put_factor(
-    factor_id: str, body: FactorIn, request: Request, session: SessionDep, _: WriteAccess
+    factor_id: str, body: FactorIn, state: StateDep, session: SessionDep, _: WriteAccess
 ) -> dict[str, Any]:
     """Add or replace an operator factor (same id as a catalogue factor overrides it)."""
     if body.id != factor_id:
@@ -103,5 +104,5 @@ def put_factor(
         )
     )
     session.flush()
-    request.app.state.refresh_factors(session)
+    state.refresh_factors(session)
     return _json(factor, "operator")

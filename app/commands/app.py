@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiomqtt
 from fastapi import FastAPI, HTTPException, status
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.alerts import api as alerts_api
-from app.auth.tokens import Tokens
+from app.api.state import ATTRIBUTE, AppState, state_of
+from app.auth.tokens import Tokens, resolve_tokens
 from app.carbon import api as factors_api
 from app.carbon.catalogue import load_catalogue
 from app.config import Settings
@@ -28,23 +27,14 @@ from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
 from app.figures import api as live_api
-from app.figures.live import LiveHub
+from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
-from app.mqtt import client_kwargs
 from app.plant import api as plant_api
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent.parent / "web"
-
-
-def resolve_tokens(settings: Settings) -> tuple[Tokens, bool]:
-    """The configured tokens, or fresh random ones (returned flag True) when none are set."""
-    write = settings.api_token.get_secret_value() if settings.api_token else None
-    read = settings.read_token.get_secret_value() if settings.read_token else None
-    generated = not (write and read)
-    return Tokens(write or secrets.token_urlsafe(24), read or secrets.token_urlsafe(16)), generated
 
 
 def create_app(
@@ -57,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     """Build the API. Resources are created in the lifespan, never at import time."""
     settings = settings or Settings()
+    the_tokens = tokens or resolve_tokens(settings)[0]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,21 +70,21 @@ def create_app(
         with factory() as session:
             refresh_factors(session)
         hub = LiveHub(factory, figures, interval_s=live_interval_s, clock=clock)
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.session_factory = factory
-        app.state.plant = the_plant
-        app.state.catalogue = catalogue
-        app.state.figures = figures
-        app.state.hub = hub
-        app.state.storage = storage
-        app.state.refresh_factors = refresh_factors
-        app.state.clock = clock
-        if tokens is not None:
-            app.state.tokens = tokens
-        elif not hasattr(app.state, "tokens"):
-            app.state.tokens, _ = resolve_tokens(settings)
-        nudger = asyncio.create_task(_listen_for_new_data(settings, hub), name="live-nudges")
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            session_factory=factory,
+            plant=the_plant,
+            tokens=the_tokens,
+            storage=storage,
+            catalogue=catalogue,
+            figures=figures,
+            hub=hub,
+            clock=clock,
+            refresh_factors=refresh_factors,
+        )
+        setattr(app.state, ATTRIBUTE, state)
+        nudger = asyncio.create_task(listen_for_new_data(settings, hub), name="live-nudges")
         try:
             yield
         finally:
@@ -109,8 +100,6 @@ def create_app(
         summary="Real-time energy and carbon monitor for factories",
         lifespan=lifespan,
     )
-    if tokens is not None:
-        app.state.tokens = tokens
     app.include_router(live_api.router)
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
@@ -129,42 +118,27 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> dict[str, str]:
+        state = state_of(app)
         try:
-            with app.state.engine.connect() as conn:
+            with state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable"
             ) from exc
-        return {"status": "ready", "storage": app.state.storage.mode.value}
+        return {"status": "ready", "storage": state.storage.mode.value}
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> PlainTextResponse:
-        clients.set(app.state.hub.client_count())
-        computations.set(app.state.hub.computations)
+        hub = state_of(app).hub
+        clients.set(hub.client_count())
+        computations.set(hub.computations)
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/wall/{site_id}", include_in_schema=False)
     def wall(site_id: str) -> FileResponse:
-        if site_id not in {s.id for s in app.state.plant.sites}:
+        if site_id not in {s.id for s in state_of(app).plant.sites}:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
         return FileResponse(WEB_DIR / "wall.html", headers={"Cache-Control": "no-cache"})
 
     return app
-
-
-async def _listen_for_new_data(settings: Settings, hub: LiveHub) -> None:
-    """Recompute a site's figures as soon as the ingester says it committed new data.
-
-    Optional: without a broker the figures still refresh every second.
-    """
-    topic = f"{settings.mqtt_topic_prefix}/+/live"
-    while True:
-        try:
-            async with aiomqtt.Client(**client_kwargs(settings)) as client:
-                await client.subscribe(topic, qos=0)
-                async for message in client.messages:
-                    hub.nudge(str(message.topic).split("/")[1])
-        except aiomqtt.MqttError as exc:
-            log.debug("live nudges unavailable (%s); retrying in 5 s", exc)
-            await asyncio.sleep(5)

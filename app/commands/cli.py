@@ -1,15 +1,17 @@
-"""The ``greenpulse`` command: the only place that wires the pieces together."""
+"""The ``greenpulse`` command: each subcommand hands its options to one module of this package.
+
+Imports inside the commands are deliberate: ``greenpulse migrate`` does not load the
+API, and only ``simulate`` and ``demo`` load the simulator.
+"""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from app.config import Settings
-from simulator.cli import simulate as _simulate
+from app.commands.runtime import configure_logging, load_settings, run_until_signal
 
 cli = typer.Typer(
     name="greenpulse",
@@ -26,20 +28,6 @@ DatabaseOption = Annotated[
 ]
 
 
-def _settings(database_url: str | None = None, plant_file: Path | None = None) -> Settings:
-    overrides: dict[str, object] = {}
-    if database_url:
-        overrides["database_url"] = database_url
-    if plant_file:
-        overrides["plant_file"] = plant_file
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return settings
-
-
 @cli.command()
 def migrate(
     database_url: DatabaseOption = None,
@@ -49,27 +37,20 @@ def migrate(
     ] = False,
 ) -> None:
     """Create or upgrade the schema, load the plant file, and say which storage mode runs."""
-    from app.db import migrate as db_migrate
-    from app.db.engine import make_engine, make_sessionmaker
-    from app.plant.file import PlantFileError, load_plant
-    from app.plant.sync import sync_plant
+    from app.commands.migrate import run_migrate
+    from app.plant.file import PlantFileError
 
-    settings = _settings(database_url, plant_file)
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
     try:
-        plant = load_plant(settings.plant_file)
+        done = run_migrate(settings, timescaledb=not no_timescaledb)
     except PlantFileError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
-    engine = make_engine(settings.database_url)
-    try:
-        info = db_migrate.upgrade(engine, timescaledb=not no_timescaledb)
-        sync_plant(make_sessionmaker(engine), plant)
-    finally:
-        engine.dispose()
-    typer.echo(f"database: {engine.url.render_as_string(hide_password=True)}")
-    typer.echo(f"storage mode: {info.mode.value}")
-    typer.echo(f"why: {info.reason}")
-    typer.echo(f"plant: {plant.name}: {sum(len(s.meters) for s in plant.sites)} meters loaded")
+    typer.echo(f"database: {done.database}")
+    typer.echo(f"storage mode: {done.storage.mode.value}")
+    typer.echo(f"why: {done.storage.reason}")
+    typer.echo(f"plant: {done.plant_name}: {done.meters} meters loaded")
 
 
 @cli.command()
@@ -91,7 +72,7 @@ def demo(
 
     from app.commands.demo import DemoOptions, run_demo
 
-    _settings()  # logging as configured
+    configure_logging(load_settings(), quiet_libraries=True)
     options = DemoOptions(
         port=port,
         mqtt_port=mqtt_port,
@@ -112,69 +93,59 @@ def serve(
     port: Annotated[int | None, typer.Option(help="default: GREENPULSE_PORT")] = None,
 ) -> None:
     """Run the API and the wall screen (migrates the schema first)."""
-    import uvicorn
+    from app.auth.tokens import resolve_tokens
+    from app.commands.serve import run_serve
 
-    from app.commands.app import create_app, resolve_tokens
-
-    settings = _settings(database_url, plant_file)
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
     tokens, generated = resolve_tokens(settings)
     if generated:
         typer.echo(
             "no GREENPULSE_API_TOKEN / GREENPULSE_READ_TOKEN set: generated for this run only:\n"
             f"  write token: {tokens.write_token}\n  read token:  {tokens.read_token}"
         )
-    app = create_app(settings, tokens=tokens)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-    )
+    run_serve(settings, tokens, host=host or settings.host, port=port or settings.port)
 
 
 @cli.command()
 def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
     """Run the MQTT ingester (the schema must exist: greenpulse migrate)."""
-    from ingest.service import run_ingester
+    from app.commands.ingest import run_ingest
 
-    run_ingester(_settings(database_url, plant_file))
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
+    run_until_signal(lambda stop: run_ingest(settings, stop))
 
 
 @cli.command()
-def alerts(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
+def alerts(
+    database_url: DatabaseOption = None,
+    plant_file: PlantOption = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve the engine's counters on this port's /metrics")
+    ] = None,
+) -> None:
     """Run the alert engine: spikes, silent meters, PV shortfall; REST, MQTT and webhooks.
 
     Several may run at once: the database keeps one open alert per condition and each
     webhook delivery is claimed by one engine.
     """
-    import asyncio
-    import signal
+    from app.commands.alerts import run_alerts
 
-    from app.alerts.engine import AlertEngine
-    from app.db.engine import make_engine, make_sessionmaker
-    from app.plant.file import load_plant
-
-    settings = _settings(database_url, plant_file)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        engine = make_engine(settings.database_url)
-        try:
-            await AlertEngine(
-                make_sessionmaker(engine), load_plant(settings.plant_file), settings
-            ).run(stop)
-        finally:
-            engine.dispose()
-
-    asyncio.run(run())
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
+    run_until_signal(lambda stop: run_alerts(settings, stop, metrics_port=metrics_port))
 
 
-cli.command(name="simulate")(_simulate)
+@cli.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def simulate(ctx: typer.Context) -> None:
+    """Publish a simulated plant (or a benchmark flood) to any MQTT broker; see --help."""
+    from app.commands.simulate import run_simulate
+
+    run_simulate(ctx.args)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,17 +20,13 @@ import uvicorn
 from amqtt.broker import Broker
 
 from app.alerts.engine import AlertEngine
-from app.auth.tokens import Tokens
-from app.commands.app import create_app, resolve_tokens
+from app.auth.tokens import Tokens, resolve_tokens
+from app.commands.app import create_app
+from app.commands.runtime import Database, open_database, stop_on_signals
 from app.config import Settings
 from app.db import migrate
-from app.db.engine import make_engine, make_sessionmaker
 from app.plant.file import demo_plant_path, load_plant
 from app.plant.sync import sync_plant
-from ingest.service import Ingester, IngestOptions
-from ingest.writer import BatchWriter
-from simulator.options import SimOptions
-from simulator.publish import run as run_simulator
 
 log = logging.getLogger(__name__)
 
@@ -78,34 +73,43 @@ def _broker_config(port: int) -> dict[str, object]:
 
 async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
     """Run until Ctrl-C (or ``duration_s``), then stop every part cleanly."""
-    for noisy in ("amqtt", "transitions", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    database_url = options.database_url or f"sqlite:///{DEMO_DATABASE}"
-    if options.database_url is None:
-        await asyncio.to_thread(_fresh_database)
-    settings = Settings(
-        database_url=database_url,
+    with open_database(_settings(options)) as db:
+        await _run(options, db, announce=announce)
+
+
+def _settings(options: DemoOptions) -> Settings:
+    return Settings(
+        database_url=options.database_url or f"sqlite:///{DEMO_DATABASE}",
         mqtt_url=f"mqtt://127.0.0.1:{options.mqtt_port}",
         mqtt_client_id="greenpulse-demo-ingest",
         plant_file=demo_plant_path(),
         factor_file=demo_plant_path().parent / "demo_factor_overrides.yaml",
         port=options.port,
     )
+
+
+async def _run(options: DemoOptions, db: Database, *, announce: bool) -> None:
+    # the simulator and the ingester are loaded by this command only
+    from ingest.service import Ingester, IngestOptions
+    from ingest.writer import BatchWriter
+    from simulator.options import SimOptions
+    from simulator.publish import run as run_simulator
+
+    if options.database_url is None:
+        await asyncio.to_thread(_fresh_database)
+    settings = _settings(options)
     plant = load_plant(settings.plant_file)
     tokens, _ = resolve_tokens(settings)
     clock = SimClock(datetime.now(UTC), time.monotonic(), options.speed)
 
-    engine = make_engine(settings.database_url)
-    storage = await asyncio.to_thread(migrate.upgrade, engine)
-    factory = make_sessionmaker(engine)
+    storage = await asyncio.to_thread(migrate.upgrade, db.engine)
+    factory = db.sessions
     await asyncio.to_thread(sync_plant, factory, plant)
 
     broker = Broker(_broker_config(options.mqtt_port))
     await broker.start()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
 
     app = create_app(settings, plant=plant, tokens=tokens, clock=clock)
     server = uvicorn.Server(
@@ -176,7 +180,6 @@ async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
             print(f"GreenPulse demo could not serve on port {options.port}.", flush=True)
         with contextlib.suppress(Exception):
             await broker.shutdown()
-        engine.dispose()
         if announce:
             print("GreenPulse demo stopped.", flush=True)
 

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from app.api.deps import HubDep, PlantDep, resolve_scope
-from app.auth.tokens import Access, ReadAccess, websocket_access
-from app.domain.plant import Plant
-from app.figures.live import LiveHub
+from app.api.state import state_of
+from app.auth.deps import ReadAccess, websocket_access
+from app.auth.tokens import Access
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -54,8 +54,8 @@ async def _stream(websocket: WebSocket, site_id: str, area_id: str | None) -> No
     if websocket_access(websocket) is Access.NONE:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="token required")
         return
-    plant: Plant = websocket.app.state.plant
-    hub: LiveHub = websocket.app.state.hub
+    state = state_of(websocket.app)
+    plant, hub = state.plant, state.hub
     try:
         scope = resolve_scope(plant, site_id, area_id)
     except Exception:

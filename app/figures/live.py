@@ -3,7 +3,8 @@
 Each subscribed scope (a site, or an area) is recomputed from the database once a
 second (sooner when the ingester announces new data), whatever the number of clients.
 Every client has a one-slot mailbox: a slow client only ever holds the newest
-snapshot (coalescing), and a client that takes no update for ``drop_after_s`` is dropped.
+snapshot (coalescing); the websocket route drops a client that cannot take one frame
+within its send timeout (``app.figures.api.SEND_TIMEOUT_S``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings
 from app.figures.service import FigureService, Scope
+from app.mqtt import client_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +146,32 @@ class LiveHub:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._feeds.clear()
+
+
+NUDGE_RETRY_S = 5.0
+
+
+async def listen_for_new_data(settings: Settings, hub: LiveHub) -> None:
+    """Recompute a site's figures as soon as the ingester says it committed new data.
+
+    Optional: without a broker the figures still refresh every second, so a failure is
+    a warning and the subscription is retried.
+    """
+    topic = f"{settings.mqtt_topic_prefix}/+/live"
+    while True:
+        try:
+            async with aiomqtt.Client(**client_kwargs(settings)) as client:
+                await client.subscribe(topic, qos=0)
+                async for message in client.messages:
+                    hub.nudge(str(message.topic).split("/")[1])
+        except aiomqtt.MqttError as exc:
+            log.warning(
+                "new-data notices from %s unavailable (%s); figures refresh on their own "
+                "timer; retrying in %.0f s",
+                topic,
+                exc,
+                NUDGE_RETRY_S,
+            )
+        except Exception:  # a bug: say so loudly, keep the API serving
+            log.exception("new-data listener on %s failed; retrying", topic)
+        await asyncio.sleep(NUDGE_RETRY_S)

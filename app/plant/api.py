@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from app.api.deps import PlantDep, SessionDep, resolve_scope
-from app.auth.tokens import ReadAccess, WriteAccess
+from app.auth.deps import ReadAccess, WriteAccess
 from app.db.models import (
     GreenCertificateRow,
     MeterEventRow,

@@ -49,7 +49,6 @@ async def client(line: Line, plant: Plant) -> AsyncIterator[httpx.AsyncClient]:
         database_url=line.backend.url, mqtt_url="mqtt://127.0.0.1:1", webhook_urls=(HOOK,)
     )
     app = with_alerts_router(create_app(settings, plant=plant, tokens=TOKENS, clock=lambda: NOW))
-    app.state.clock = lambda: NOW
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gp") as http:
