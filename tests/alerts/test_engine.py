@@ -315,3 +315,28 @@ def test_a_restart_keeps_a_never_seen_meters_alert_open(line: Line, plant: Plant
         assert keyed(restarted.evaluate_once(T0 + minutes(minute)), "offline:meter:pv-roof") == []
     (row,) = alert_rows(line.backend, "offline:meter:pv-roof")
     assert row.status == "open"
+
+
+def test_the_engine_counters_are_exported_to_prometheus(line: Line, plant: Plant) -> None:
+    engine = make_engine(line.backend, plant)
+    engine.evaluate_once(T0)
+    made = engine.evaluate_once(T0 + minutes(4))  # no meter ever reported: offline alerts
+    sample = engine.registry.get_sample_value
+    name = "greenpulse_alert_engine_events_total"
+    assert sample(name, {"event": "evaluations"}) == 2
+    assert sample(name, {"event": "opened"}) == len(made) > 0
+    assert sample(name, {"event": "opened"}) == engine.metrics["opened"]
+
+
+def test_a_transition_the_domain_refuses_is_counted_and_retried(line: Line, plant: Plant) -> None:
+    engine = make_engine(line.backend, plant)
+    engine.evaluate_once(T0)
+    opened = engine.evaluate_once(T0 + minutes(4))
+    assert opened
+    # a clock behind the alerts' opening: the domain refuses to resolve them, which is
+    # counted and retried; the engine keeps running
+    with transaction(line.backend.factory) as session:
+        session.execute(update(AlertRow).values(opened_at=T0 + minutes(60)))
+    line.power("el-press-1", T0 + minutes(5), 200.0)
+    engine.evaluate_once(T0 + minutes(5))
+    assert engine.metrics["refused_transitions"] >= 1
