@@ -1,25 +1,13 @@
-"""``python -m ingest``: run the ingester from ``GREENPULSE_*`` environment variables.
+"""``python -m ingest``: the same ingester as ``greenpulse ingest``, from ``GREENPULSE_*`` only.
 
-A separate entry point from ``greenpulse ingest`` so tests and benchmarks can
-start (and SIGKILL) a real ingester process with nothing but the environment.
+A separate entry point so tests and benchmarks can start (and SIGKILL) a real
+ingester process with nothing but the environment; the wiring is the commands
+package's.
 """
 
 from __future__ import annotations
 
-import logging
-
-from app.config import Settings
-from ingest.service import run_ingester
-
-
-def main() -> None:
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    run_ingester(settings)
-
+from app.commands.ingest import main
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from math import isnan
 from typing import Any, NamedTuple
@@ -197,11 +197,6 @@ def sort_readings(
     runs = [(ids[meter[a]], a, b) for a, b in itertools.pairwise(bounds)]
     columns = Columns(ordered, time_us, raw, unit, list(units), seq, value)
     return SortedBatch(columns, runs), n - kept
-
-
-def aware(time: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return time if time.tzinfo is not None else time.replace(tzinfo=UTC)
 
 
 def event_row(

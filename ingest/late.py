@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Base, MeterEventRow, ReadingRow
+from app.db.base import Base
+from app.db.models import MeterEventRow, ReadingRow
 from app.db.rollups import interval_start
 from app.domain.registers import Quality, RegisterPoint, Step, step
-from ingest.columns import MeterInfo, Row, aware, event_row, row_params, unit_factor
+from ingest.columns import MeterInfo, Row, event_row, row_params, unit_factor
 from ingest.decode import DecodedReading
 from ingest.rollup_deltas import RollupDeltas
 
@@ -50,7 +51,7 @@ def write_late(
         .where(ReadingRow.meter_id == meter_id, ReadingRow.time >= low, ReadingRow.time <= high)
         .order_by(ReadingRow.time)
     ).all()
-    stored_times = {aware(row.time) for row in stored}
+    stored_times = {row.time for row in stored}
     new = [r for r, t in zip(late, times, strict=True) if t not in stored_times]
     duplicates = len(late) - len(new)
     if not new:
@@ -70,10 +71,10 @@ def write_late(
     neighbours = [*stored, after] if after is not None else list(stored)
     # merge: (time, kind, payload); stored rows keep their stored-only predecessor
     merged: list[tuple[datetime, int, Any]] = [(r.time, 0, r) for r in new]
-    merged += [(aware(row.time), 1, row) for row in neighbours]
+    merged += [(row.time, 1, row) for row in neighbours]
     merged.sort(key=lambda item: item[0])
 
-    previous = RegisterPoint(aware(before.time), before.value) if before else None
+    previous = RegisterPoint(before.time, before.value) if before else None
     stored_previous = previous
     inserted: list[Row] = []
     changed: list[dict[str, Any]] = []

@@ -750,7 +750,7 @@ def run_ingester(settings: Settings, options: IngestOptions | None = None) -> No
 async def _main(settings: Settings, options: IngestOptions) -> None:
     from app.db.engine import make_engine, make_sessionmaker
     from app.db.timescale import StorageInfo, detect_storage
-    from app.plant_file import load_plant
+    from app.plant.file import load_plant
     from ingest.writer import BatchWriter
 
     stop = asyncio.Event()

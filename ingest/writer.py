@@ -44,7 +44,7 @@ from app.domain.registers import (
     RegisterKind,
     RegisterPoint,
 )
-from ingest.columns import Fresh, MeterInfo, SortedBatch, aware, event_row, sort_readings
+from ingest.columns import Fresh, MeterInfo, SortedBatch, event_row, sort_readings
 from ingest.decode import DecodedReading, Rejection
 from ingest.late import write_late
 from ingest.rollup_deltas import RollupDeltas, RunBuckets
@@ -222,7 +222,7 @@ class BatchWriter:
                         MeterStateRow.meter_id, MeterStateRow.last_time, MeterStateRow.last_value
                     ).where(MeterStateRow.meter_id.in_(meter_ids))
                 ):
-                    states[row.meter_id] = (micros(aware(row.last_time)), row.last_value)
+                    states[row.meter_id] = (micros(row.last_time), row.last_value)
                 if states != plan.states_before:
                     if copied:
                         raise _StaleCopyError("meter states were not the expected ones")

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from app.db.engine import make_engine
-from app.db.models import Base
+from app.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

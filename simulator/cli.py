@@ -17,7 +17,7 @@ import typer
 
 from app.config import Settings
 from app.domain.plant import Plant
-from app.plant_file import PlantFileError, load_plant
+from app.plant.file import PlantFileError, load_plant
 from simulator.events import Injection, InjectionKind, parse_spike, parse_window
 from simulator.options import SimOptions
 from simulator.publish import flood, run

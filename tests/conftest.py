@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.models import Base
 from app.db.timescale import StorageInfo, StorageMode
+from app.schema import Base
 from ingest.broker import BrokerError, Mosquitto, mosquitto_binary, start_mosquitto
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from app.carbon.catalogue import Catalogue, CatalogueError, load_catalogue
 from app.domain.factors import STATUSES, EmissionFactor
-from app.factor_catalogue import Catalogue, CatalogueError, load_catalogue
 
 CST = timezone(timedelta(hours=8))
 GUIAN_REGIONS = ("site:guian", "CN-GZ", "CN-CSG", "CN")

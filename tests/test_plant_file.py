@@ -9,7 +9,7 @@ import yaml
 
 from app.domain.plant import Resource
 from app.domain.registers import RegisterKind
-from app.plant_file import PlantFileError, demo_plant_path, load_plant, parse_plant
+from app.plant.file import PlantFileError, demo_plant_path, load_plant, parse_plant
 
 
 def test_demo_plant_is_the_guian_battery_factory() -> None:

@@ -1,32 +1,31 @@
-"""Typed access to what the lifespan built (``app.state``), as FastAPI dependencies."""
+"""FastAPI dependencies shared by the feature routers: the session, the plant, the live hub."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from sqlalchemy.orm import Session
 
+from app.api.state import StateDep
 from app.domain.plant import Plant
-from app.figures import Scope, scope_for
-from app.live import LiveHub
+from app.figures.live import LiveHub
+from app.figures.service import Scope, scope_for
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_session(state: StateDep) -> Iterator[Session]:
     """A session per request; it commits at the end of a successful request (the boundary)."""
-    with request.app.state.session_factory() as session, session.begin():
+    with state.session_factory() as session, session.begin():
         yield session
 
 
-def get_plant(request: Request) -> Plant:
-    plant: Plant = request.app.state.plant
-    return plant
+def get_plant(state: StateDep) -> Plant:
+    return state.plant
 
 
-def get_hub(request: Request) -> LiveHub:
-    hub: LiveHub = request.app.state.hub
-    return hub
+def get_hub(state: StateDep) -> LiveHub:
+    return state.hub
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -8,33 +8,19 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
     Text,
-    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-UtcDateTime = DateTime(timezone=True)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from app.db.base import Base
+from app.db.types import UtcDateTime
 
 
 class SiteRow(Base):
@@ -200,43 +186,3 @@ class OffsetRow(Base):
     tonnes_co2e: Mapped[float] = mapped_column(Float)
     standard: Mapped[str] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
-
-
-class AlertRow(Base):
-    __tablename__ = "alerts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    condition_key: Mapped[str] = mapped_column(String(256))
-    kind: Mapped[str] = mapped_column(String(32))
-    severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    site_id: Mapped[str] = mapped_column(String(64), index=True)
-    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    meter_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    message: Mapped[str] = mapped_column(Text)
-    observed: Mapped[float | None] = mapped_column(Float, nullable=True)
-    expected: Mapped[float | None] = mapped_column(Float, nullable=True)
-    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
-    unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
-
-    __table_args__ = (
-        # one open (or acknowledged) alert per condition
-        Index(
-            "uq_alerts_open_condition",
-            "condition_key",
-            unique=True,
-            sqlite_where=text("status != 'resolved'"),
-            postgresql_where=text("status != 'resolved'"),
-        ),
-    )
-
-
-# the alert delivery tables live beside the alert store; imported here so the metadata is whole
-from app.db import alert_models  # noqa: E402, F401

@@ -129,18 +129,17 @@ def rebuild_rollups(
     )
     previous: datetime | None = None
     for time, quantity, quality in rows:
-        aware = time if time.tzinfo else time.replace(tzinfo=UTC)
         if quantity is not None:
-            since = interval_start(previous, aware, expected_interval_s)
-            for resolution, bucket, share in spread(since, aware, quantity, zone):
+            since = interval_start(previous, time, expected_interval_s)
+            for resolution, bucket, share in spread(since, time, quantity, zone):
                 totals.setdefault((resolution, bucket), [0.0, 0, 0])[0] += share
             estimated = 1 if quality & Quality.ESTIMATED else 0
-            hour, day = buckets(aware, zone)
+            hour, day = buckets(time, zone)
             for key in ((HOUR, hour), (DAY, day)):
                 acc = totals.setdefault(key, [0.0, 0, 0])
                 acc[1] += 1
                 acc[2] += estimated
-        previous = aware
+        previous = time
     session.add_all(
         RollupRow(
             meter_id=meter_id,

@@ -131,7 +131,7 @@ async def loop(
     as an unknown topic, and the loop would measure how fast it rejects.
     """
     from app.config import Settings
-    from app.plant_file import load_plant
+    from app.plant.file import load_plant
     from ingest.service import Ingester, IngestOptions
 
     settings = Settings(

@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from app.domain.plant import Plant
 from app.domain.registers import RegisterKind
 from app.mqtt import batch_topic, reading_topic
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,8 @@ import psycopg
 
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.plant_sync import sync_plant
-from app.plant_file import load_plant
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from bench.ingest.baselines import copy_rows, create_session
 from bench.ingest.publish import plant_points
 from ingest.broker import Mosquitto, start_mosquitto

@@ -28,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from app.domain.plant import Meter
 from app.domain.registers import RegisterKind
 from app.mqtt import batch_topic, reading_topic
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BATCH = 100  # readings per background gateway message

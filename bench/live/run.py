@@ -58,8 +58,8 @@ import psycopg
 
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.plant_sync import sync_plant
-from app.plant_file import load_plant
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from ingest.broker import Mosquitto, free_port, start_mosquitto
 
 ADMIN_DSN = os.environ.get("GREENPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

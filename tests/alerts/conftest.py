@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import app.db.alert_models  # noqa: F401 - registers the alert tables on Base.metadata
-from app.alerting.engine import AlertEngine, AlertTransition
-from app.alerting.webhooks import WebhookConfig
+from app.alerts.engine import AlertEngine, AlertTransition
+from app.alerts.models import AlertRow
+from app.alerts.webhooks import WebhookConfig
 from app.config import Settings
-from app.db.models import AlertRow
-from app.db.plant_sync import sync_plant
 from app.domain.plant import Plant
-from app.plant_file import parse_plant
+from app.plant.file import parse_plant
+from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading
 from ingest.writer import BatchWriter
 from tests.conftest import Backend

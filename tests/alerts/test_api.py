@@ -10,12 +10,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.api import alerts as alerts_api
-from app.api.auth import Tokens
+from app.alerts import api as alerts_api
+from app.alerts import outbox
+from app.auth.tokens import Tokens
+from app.commands.app import create_app
 from app.config import Settings
-from app.db import alert_store
 from app.domain.plant import Plant
-from app.main import create_app
 from tests.alerts.conftest import T0, Line, alert_rows, make_engine, minutes
 from tests.conftest import Backend
 
@@ -49,7 +49,6 @@ async def client(line: Line, plant: Plant) -> AsyncIterator[httpx.AsyncClient]:
         database_url=line.backend.url, mqtt_url="mqtt://127.0.0.1:1", webhook_urls=(HOOK,)
     )
     app = with_alerts_router(create_app(settings, plant=plant, tokens=TOKENS, clock=lambda: NOW))
-    app.state.clock = lambda: NOW
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gp") as http:
@@ -127,7 +126,7 @@ async def test_acknowledge_then_resolve_with_codes(
     assert fetched.status_code == 200 and fetched.json()["status"] == "resolved"
     # the API's transitions left webhook outbox rows for the engine to deliver
     with clean_backend.factory() as session:
-        events = [d.event for d in alert_store.deliveries_for(session, alert_id)]
+        events = [d.event for d in outbox.deliveries_for(session, alert_id)]
     assert events == ["acknowledged", "resolved"]
 
 

@@ -15,10 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import aiomqtt
 import pytest
 
-from app.alerting.engine import AlertEngine
-from app.alerting.webhooks import WebhookConfig, sign
+from app.alerts import outbox, overrides
+from app.alerts import store as alert_store
+from app.alerts.engine import AlertEngine
+from app.alerts.webhooks import WebhookConfig, sign
 from app.config import Settings
-from app.db import alert_store
 from app.db.engine import transaction
 from app.domain.plant import Plant
 from app.mqtt import alerts_topic
@@ -99,7 +100,7 @@ async def test_webhook_is_signed_and_retried_after_a_500(
     engine.evaluate_once(T0)
     for meter in ("el-press-1", "pv-roof"):  # keep the test about one alert
         with transaction(line.backend.factory) as session:
-            alert_store.put_override(session, "meter", meter, {"enabled": False}, now=T0)
+            overrides.put_override(session, "meter", meter, {"enabled": False}, now=T0)
     opened = engine.evaluate_once(T0 + minutes(4))
     assert [t.condition_key for t in opened] == ["offline:meter:el-press-2"]
 
@@ -126,7 +127,7 @@ async def test_webhook_is_signed_and_retried_after_a_500(
 
     (row,) = alert_rows(line.backend, "offline:meter:el-press-2")
     with line.backend.factory() as session:
-        (delivery,) = alert_store.deliveries_for(session, row.id)
+        (delivery,) = outbox.deliveries_for(session, row.id)
     assert delivery.attempts == 2 and delivery.delivered_at is not None
     assert delivery.next_attempt_at is None and delivery.last_error is None
     assert restarted.metrics["webhooks_delivered"] == 1
@@ -148,7 +149,7 @@ async def test_webhook_gives_up_after_the_last_attempt(
     assert len(receiver.requests) == 9  # three alerts × three attempts, then no more
     with line.backend.factory() as session:
         for row in alert_rows(line.backend):
-            (delivery,) = alert_store.deliveries_for(session, row.id)
+            (delivery,) = outbox.deliveries_for(session, row.id)
             assert delivery.attempts == 3 and delivery.next_attempt_at is None
             assert delivery.delivered_at is None and delivery.last_error == "HTTP 503: "
 

@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from app.alerting.engine import AlertTransition
-from app.db import alert_store
-from app.db.alert_store import Target
+from app.alerts import overrides
+from app.alerts import schemas as alert_schemas
+from app.alerts import store as alert_store
+from app.alerts.engine import AlertTransition
+from app.alerts.models import AlertRow
+from app.alerts.store import Target
 from app.db.engine import transaction
-from app.db.models import AlertRow
 from app.domain.alerts import AlertCandidate, AlertKind, AlertScope, Severity
 from app.domain.plant import Plant
 from tests.alerts.conftest import T0, Line, alert_rows, keyed, make_engine, minutes
@@ -221,7 +223,7 @@ def test_register_events_are_informational_and_close_by_themselves(
     (row,) = alert_rows(line.backend, EVENT)
     assert row.severity == "info" and row.status == "open"
     assert row.message.startswith("Register event on Press line 1")
-    assert alert_store.alert_json(row)["details"]["events"][0]["kind"] == "reset"
+    assert alert_schemas.alert_json(row)["details"]["events"][0]["kind"] == "reset"
     line.value("el-press-1", T0 + minutes(4), 2.0)  # and again
     made = engine.evaluate_once(T0 + minutes(4) + SECOND)
     assert [event for event, _ in keyed(made, EVENT)] == ["updated"]
@@ -248,7 +250,7 @@ def test_a_disabled_rule_resolves_and_silences(line: Line, plant: Plant) -> None
     made = engine.evaluate_once(T0 + minutes(4))
     assert keyed(made, "offline:meter:pv-roof")
     with transaction(line.backend.factory) as session:
-        alert_store.put_override(session, "meter", "pv-roof", {"enabled": False}, now=T0)
+        overrides.put_override(session, "meter", "pv-roof", {"enabled": False}, now=T0)
     made = engine.evaluate_once(T0 + minutes(5))
     assert keyed(made, "offline:meter:pv-roof") == [("resolved", T0 + minutes(5))]
     assert keyed(engine.evaluate_once(T0 + minutes(30)), "offline:meter:pv-roof") == []
@@ -313,3 +315,28 @@ def test_a_restart_keeps_a_never_seen_meters_alert_open(line: Line, plant: Plant
         assert keyed(restarted.evaluate_once(T0 + minutes(minute)), "offline:meter:pv-roof") == []
     (row,) = alert_rows(line.backend, "offline:meter:pv-roof")
     assert row.status == "open"
+
+
+def test_the_engine_counters_are_exported_to_prometheus(line: Line, plant: Plant) -> None:
+    engine = make_engine(line.backend, plant)
+    engine.evaluate_once(T0)
+    made = engine.evaluate_once(T0 + minutes(4))  # no meter ever reported: offline alerts
+    sample = engine.registry.get_sample_value
+    name = "greenpulse_alert_engine_events_total"
+    assert sample(name, {"event": "evaluations"}) == 2
+    assert sample(name, {"event": "opened"}) == len(made) > 0
+    assert sample(name, {"event": "opened"}) == engine.metrics["opened"]
+
+
+def test_a_transition_the_domain_refuses_is_counted_and_retried(line: Line, plant: Plant) -> None:
+    engine = make_engine(line.backend, plant)
+    engine.evaluate_once(T0)
+    opened = engine.evaluate_once(T0 + minutes(4))
+    assert opened
+    # a clock behind the alerts' opening: the domain refuses to resolve them, which is
+    # counted and retried; the engine keeps running
+    with transaction(line.backend.factory) as session:
+        session.execute(update(AlertRow).values(opened_at=T0 + minutes(60)))
+    line.power("el-press-1", T0 + minutes(5), 200.0)
+    engine.evaluate_once(T0 + minutes(5))
+    assert engine.metrics["refused_transitions"] >= 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from app.alerting.rules import DEFAULT_RULES, RuleBook, parse_overrides
+from app.alerts.rules import DEFAULT_RULES, RuleBook, parse_overrides
 from app.domain.plant import AlertRules, Meter, Plant
-from app.plant_file import demo_plant_path, parse_plant
+from app.plant.file import demo_plant_path, parse_plant
 
 
 def nested_plant() -> Plant:

@@ -9,12 +9,12 @@ import httpx
 import pytest
 import yaml
 
-from app.api.auth import Tokens
+from app.auth.tokens import Tokens
+from app.commands.app import create_app
 from app.config import Settings
-from app.db.plant_sync import sync_plant
 from app.domain.plant import Plant
-from app.main import create_app
-from app.plant_file import demo_plant_path, parse_plant
+from app.plant.file import demo_plant_path, parse_plant
+from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading
 from ingest.writer import BatchWriter
 from tests.conftest import Backend

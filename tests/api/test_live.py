@@ -12,12 +12,13 @@ import pytest
 import uvicorn
 import websockets
 
-from app.api.auth import Tokens
+from app.api.state import state_of
+from app.auth.tokens import Tokens
+from app.commands.app import create_app
 from app.config import Settings
-from app.db.plant_sync import sync_plant
-from app.live import Mailbox
-from app.main import create_app
-from app.plant_file import load_plant
+from app.figures.live import Mailbox
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading
 from ingest.writer import BatchWriter
 from tests.conftest import Backend
@@ -92,7 +93,7 @@ async def test_snapshot_on_connect_then_at_least_one_a_second(
         elapsed = loop.time() - started
         assert elapsed < 4.5  # four frames: at least one a second
         assert all(f["type"] == "snapshot" for f in frames)
-    hub = app.state.hub  # type: ignore[attr-defined]
+    hub = state_of(app).hub  # type: ignore[arg-type]
     # two clients, one computation per tick: never one per client
     assert hub.computations <= elapsed * 4 + 3
 

@@ -31,8 +31,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.plant_sync import sync_plant
-from app.plant_file import demo_plant_path, load_plant
+from app.plant.file import demo_plant_path, load_plant
+from app.plant.sync import sync_plant
 from ingest.writer import BatchWriter
 from tests.browser.feed import LiveWriter, PlantFeed, open_alerts, seed_history
 
@@ -99,7 +99,7 @@ class Stack:
             sys.executable,
             "-m",
             "uvicorn",
-            "app.main:create_app",
+            "app.commands.app:create_app",
             "--factory",
             "--host",
             "127.0.0.1",

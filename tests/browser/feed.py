@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import AlertRow
+from app.alerts.models import AlertRow
 from app.domain.plant import Meter, Plant, Resource
 from app.domain.registers import RegisterKind
 from ingest.decode import DecodedReading

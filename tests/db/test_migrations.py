@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import inspect, text
 
 from app.db import migrate
-from app.db.models import Base
 from app.db.timescale import StorageMode
+from app.schema import Base
 from tests.conftest import Backend
 
 ALL_TABLES = set(Base.metadata.tables)

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.alerts.models import AlertRow
 from app.db.models import (
-    AlertRow,
     AreaRow,
     EmissionFactorRow,
     GreenCertificateRow,
@@ -20,8 +20,8 @@ from app.db.models import (
     RejectedMessageRow,
     SiteRow,
 )
-from app.db.plant_sync import sync_plant
-from app.plant_file import load_plant
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from tests.conftest import Backend
 
 T0 = datetime(2026, 11, 22, 2, 15, tzinfo=UTC)

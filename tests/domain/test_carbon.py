@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.carbon.catalogue import load_catalogue
 from app.domain.carbon import (
     CarbonFactors,
     CarbonFigures,
@@ -28,7 +29,6 @@ from app.domain.carbon import (
     resolve_carbon_factors,
 )
 from app.domain.factors import ResolvedFactor
-from app.factor_catalogue import load_catalogue
 from tests.domain.test_factors import make_factor
 
 CST = timezone(timedelta(hours=8))

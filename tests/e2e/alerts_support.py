@@ -25,12 +25,12 @@ from typing import Any, Final
 import aiomqtt
 from sqlalchemy import delete, func, select
 
-import app.db.alert_models  # noqa: F401 - registers the alert tables on Base.metadata
 from app.config import Settings
-from app.db.models import Base, MeterEventRow, MeterStateRow
-from app.db.plant_sync import sync_plant
+from app.db.models import MeterEventRow, MeterStateRow
 from app.domain.plant import Plant
 from app.domain.registers import RegisterKind
+from app.plant.sync import sync_plant
+from app.schema import Base
 from ingest.decode import DecodedReading, PlantIndex, decode
 from ingest.writer import BatchWriter
 from simulator import PlantSimulator, SimOptions, SimReading

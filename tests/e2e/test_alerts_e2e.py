@@ -1,7 +1,7 @@
 """Alerts end to end: simulator -> Mosquitto -> ingester -> database -> alert engine ->
 REST, wall-screen figures, retained MQTT and signed webhooks; and a quiet week.
 
-Everything runs on one simulated clock (``app.demo.SimClock``), shared by the live
+Everything runs on one simulated clock (``app.commands.demo.SimClock``), shared by the live
 publisher, the ingester, the alert engine and the API, as in ``greenpulse demo``.
 Every wait is bounded, in simulated time (what the assertions are about) and in
 wall-clock time (so a broken chain fails instead of hanging).
@@ -23,16 +23,16 @@ from typing import Any
 import httpx
 import pytest
 
-from app.alerting.engine import AlertEngine, AlertTransition
-from app.alerting.rules import SPIKE_RESOURCES, area_chains
-from app.alerting.webhooks import WebhookConfig
-from app.api.auth import Tokens
+from app.alerts.engine import AlertEngine, AlertTransition
+from app.alerts.rules import SPIKE_RESOURCES, area_chains
+from app.alerts.webhooks import WebhookConfig
+from app.auth.tokens import Tokens
+from app.commands.app import create_app
+from app.commands.demo import SimClock
 from app.config import Settings
-from app.demo import SimClock
 from app.domain.plant import Plant, Resource
-from app.main import create_app
 from app.mqtt import alerts_topic
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from ingest.broker import Mosquitto
 from ingest.decode import DecodedReading, PlantIndex
 from ingest.service import Ingester, IngestOptions

@@ -48,7 +48,7 @@ def test_demo_serves_live_figures_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from app.cli import main; main()",
+            "from app.commands.cli import main; main()",
             "demo",
             "--port",
             str(port),

@@ -27,8 +27,8 @@ import pytest
 
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
-from app.db.plant_sync import sync_plant
-from app.plant_file import load_plant
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from ingest.broker import Mosquitto, free_port
 from tests.conftest import PG_ADMIN_DSN, require
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ingest.decode as decode_module
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from ingest.decode import (
     Decoded,
     DecodedReading,

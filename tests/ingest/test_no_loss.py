@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from bench.ingest.publish import plant_points
 from ingest.broker import Mosquitto
 from tests.ingest.conftest import (

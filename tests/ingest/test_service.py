@@ -18,7 +18,7 @@ from app.config import Settings
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.models import ReadingRow, RejectedMessageRow
 from app.db.timescale import StorageInfo, StorageMode
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from ingest.broker import Mosquitto
 from ingest.decode import DecodedReading, Rejection
 from ingest.service import Ingester, IngestOptions

@@ -17,10 +17,10 @@ from app.db.models import (
     RejectedMessageRow,
     RollupRow,
 )
-from app.db.plant_sync import sync_plant
 from app.db.rollups import DAY, HOUR, rebuild_rollups
 from app.domain.registers import Quality
-from app.plant_file import load_plant
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading, Rejection
 from ingest.writer import BatchWriter, WriteResult
 from tests.conftest import Backend

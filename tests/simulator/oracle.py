@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from app.domain.plant import Meter, Plant, Resource
 from app.domain.registers import RegisterKind
 from app.domain.units import parse_unit
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from simulator.core import PlantSimulator
 from simulator.meters import SimReading, register_decimals
 from simulator.options import SimOptions

@@ -1,0 +1,144 @@
+"""``create_app()`` and the lifespan: the one place the API's resources are built and disposed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, status
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.alerts import api as alerts_api
+from app.api.state import ATTRIBUTE, AppState, state_of
+from app.auth.tokens import Tokens, resolve_tokens
+from app.carbon import api as factors_api
+from app.carbon.catalogue import load_catalogue
+from app.config import Settings
+from app.db import migrate
+from app.db.engine import make_engine, make_sessionmaker
+from app.domain.plant import Plant
+from app.figures import api as live_api
+from app.figures.live import LiveHub, listen_for_new_data
+from app.figures.service import FigureService
+from app.plant import api as plant_api
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).parent.parent / "web"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    plant: Plant | None = None,
+    tokens: Tokens | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    live_interval_s: float = 1.0,
+) -> FastAPI:
+    """Build the API. Resources are created in the lifespan, never at import time."""
+    settings = settings or Settings()
+    the_tokens = tokens or resolve_tokens(settings)[0]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        factory = make_sessionmaker(engine)
+        the_plant = plant or load_plant(settings.plant_file)
+        storage = await asyncio.to_thread(migrate.upgrade, engine)
+        await asyncio.to_thread(sync_plant, factory, the_plant)
+        log.info("storage mode: %s (%s)", storage.mode.value, storage.reason)
+        catalogue = load_catalogue(overrides=settings.factor_file)
+        figures = FigureService(the_plant, catalogue.factors)
+
+        def refresh_factors(session: Session) -> None:
+            operator = factors_api.operator_factors(session)
+            replaced = {f.id for f in operator}
+            figures.factors = tuple(f for f in catalogue.factors if f.id not in replaced) + tuple(
+                operator
+            )
+
+        with factory() as session:
+            refresh_factors(session)
+        hub = LiveHub(factory, figures, interval_s=live_interval_s, clock=clock)
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            session_factory=factory,
+            plant=the_plant,
+            tokens=the_tokens,
+            storage=storage,
+            catalogue=catalogue,
+            figures=figures,
+            hub=hub,
+            clock=clock,
+            refresh_factors=refresh_factors,
+        )
+        setattr(app.state, ATTRIBUTE, state)
+        nudger = asyncio.create_task(listen_for_new_data(settings, hub), name="live-nudges")
+        try:
+            yield
+        finally:
+            nudger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await nudger
+            await hub.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="GreenPulse",
+        version="0.1.0",
+        summary="Real-time energy and carbon monitor for factories",
+        lifespan=lifespan,
+    )
+    app.include_router(live_api.router)
+    app.include_router(plant_api.router)
+    app.include_router(factors_api.router)
+    app.include_router(alerts_api.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    registry = CollectorRegistry()
+    clients = Gauge("greenpulse_live_clients", "websocket clients connected", registry=registry)
+    computations = Gauge(
+        "greenpulse_live_computations", "snapshots computed since start", registry=registry
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> dict[str, str]:
+        state = state_of(app)
+        try:
+            with state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable"
+            ) from exc
+        return {"status": "ready", "storage": state.storage.mode.value}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> PlainTextResponse:
+        hub = state_of(app).hub
+        clients.set(hub.client_count())
+        computations.set(hub.computations)
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/wall/{site_id}", include_in_schema=False)
+    def wall(site_id: str) -> FileResponse:
+        if site_id not in {s.id for s in state_of(app).plant.sites}:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
+        return FileResponse(WEB_DIR / "wall.html", headers={"Cache-Control": "no-cache"})
+
+    return app

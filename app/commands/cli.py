@@ -1,0 +1,152 @@
+"""The ``greenpulse`` command: each subcommand hands its options to one module of this package.
+
+Imports inside the commands are deliberate: ``greenpulse migrate`` does not load the
+API, and only ``simulate`` and ``demo`` load the simulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.commands.runtime import configure_logging, load_settings, run_until_signal
+
+cli = typer.Typer(
+    name="greenpulse",
+    help="Real-time energy and carbon monitor for factories.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+PlantOption = Annotated[
+    Path | None, typer.Option("--plant-file", help="plant YAML (default: GREENPULSE_PLANT_FILE)")
+]
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", help="default: GREENPULSE_DATABASE_URL")
+]
+
+
+@cli.command()
+def migrate(
+    database_url: DatabaseOption = None,
+    plant_file: PlantOption = None,
+    no_timescaledb: Annotated[
+        bool, typer.Option("--no-timescaledb", help="do not create the TimescaleDB extension")
+    ] = False,
+) -> None:
+    """Create or upgrade the schema, load the plant file, and say which storage mode runs."""
+    from app.commands.migrate import run_migrate
+    from app.plant.file import PlantFileError
+
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
+    try:
+        done = run_migrate(settings, timescaledb=not no_timescaledb)
+    except PlantFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"database: {done.database}")
+    typer.echo(f"storage mode: {done.storage.mode.value}")
+    typer.echo(f"why: {done.storage.reason}")
+    typer.echo(f"plant: {done.plant_name}: {done.meters} meters loaded")
+
+
+@cli.command()
+def demo(
+    port: Annotated[int, typer.Option(help="API and wall-screen port")] = 8000,
+    mqtt_port: Annotated[int, typer.Option(help="embedded MQTT broker port")] = 18830,
+    speed: Annotated[
+        float, typer.Option(help="simulated seconds per real second (1 = real time)")
+    ] = 60.0,
+    backfill_hours: Annotated[float, typer.Option(help="history simulated first")] = 24.0,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 1,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API."""
+    import asyncio
+
+    from app.commands.demo import DemoOptions, run_demo
+
+    configure_logging(load_settings(), quiet_libraries=True)
+    options = DemoOptions(
+        port=port,
+        mqtt_port=mqtt_port,
+        speed=speed,
+        backfill_hours=backfill_hours,
+        seed=seed,
+        duration_s=duration,
+        database_url=database_url,
+    )
+    asyncio.run(run_demo(options))
+
+
+@cli.command()
+def serve(
+    database_url: DatabaseOption = None,
+    plant_file: PlantOption = None,
+    host: Annotated[str | None, typer.Option(help="default: GREENPULSE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: GREENPULSE_PORT")] = None,
+) -> None:
+    """Run the API and the wall screen (migrates the schema first)."""
+    from app.auth.tokens import resolve_tokens
+    from app.commands.serve import run_serve
+
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
+    tokens, generated = resolve_tokens(settings)
+    if generated:
+        typer.echo(
+            "no GREENPULSE_API_TOKEN / GREENPULSE_READ_TOKEN set: generated for this run only:\n"
+            f"  write token: {tokens.write_token}\n  read token:  {tokens.read_token}"
+        )
+    run_serve(settings, tokens, host=host or settings.host, port=port or settings.port)
+
+
+@cli.command()
+def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
+    """Run the MQTT ingester (the schema must exist: greenpulse migrate)."""
+    from app.commands.ingest import run_ingest
+
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
+    run_until_signal(lambda stop: run_ingest(settings, stop))
+
+
+@cli.command()
+def alerts(
+    database_url: DatabaseOption = None,
+    plant_file: PlantOption = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve the engine's counters on this port's /metrics")
+    ] = None,
+) -> None:
+    """Run the alert engine: spikes, silent meters, PV shortfall; REST, MQTT and webhooks.
+
+    Several may run at once: the database keeps one open alert per condition and each
+    webhook delivery is claimed by one engine.
+    """
+    from app.commands.alerts import run_alerts
+
+    settings = load_settings(database_url, plant_file)
+    configure_logging(settings)
+    run_until_signal(lambda stop: run_alerts(settings, stop, metrics_port=metrics_port))
+
+
+@cli.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def simulate(ctx: typer.Context) -> None:
+    """Publish a simulated plant (or a benchmark flood) to any MQTT broker; see --help."""
+    from app.commands.simulate import run_simulate
+
+    run_simulate(ctx.args)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,42 @@
+"""``greenpulse ingest`` (and ``python -m ingest``): the MQTT ingester until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.commands.runtime import (
+    configure_logging,
+    open_database,
+    run_until_signal,
+    wait_for_storage,
+)
+from app.config import Settings
+from app.plant.file import load_plant
+
+log = logging.getLogger(__name__)
+
+
+async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
+    """Ingest until ``stop`` is set; the schema must exist (``greenpulse migrate``).
+
+    A database that is down at start is waited for.
+    """
+    from ingest.service import Ingester, IngestOptions
+    from ingest.writer import BatchWriter
+
+    plant = load_plant(settings.plant_file)
+    with open_database(settings) as db:
+        storage = await wait_for_storage(db, stop)
+        if storage is None:
+            return
+        log.info("ingest: storage mode %s (%s)", storage.mode.value, storage.reason)
+        writer = BatchWriter(db.sessions, plant, storage)
+        await Ingester(settings, plant, writer, IngestOptions.from_env()).run(stop)
+
+
+def main() -> None:
+    """``python -m ingest``: everything from ``GREENPULSE_*`` environment variables."""
+    settings = Settings()
+    configure_logging(settings)
+    run_until_signal(lambda stop: run_ingest(settings, stop))

@@ -1,0 +1,210 @@
+"""The plant, its readings and history, certificates and offsets, dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import select
+
+from app.api.deps import PlantDep, SessionDep, resolve_scope
+from app.auth.deps import ReadAccess, WriteAccess
+from app.db.models import (
+    GreenCertificateRow,
+    MeterEventRow,
+    OffsetRow,
+    ReadingRow,
+    RejectedMessageRow,
+    RollupRow,
+)
+from app.domain.plant import GreenCertificate, Offset
+from app.figures.service import POWER_FLOWS
+
+router = APIRouter(prefix="/api/v1", tags=["plant"])
+
+# the quantity a rate accumulates to in a bucket
+QUANTITY_UNIT = {"kW": "kWh", "m3/h": "m3", "unit/h": "unit"}
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@router.get("/sites")
+def list_sites(plant: PlantDep, _: ReadAccess) -> list[dict[str, Any]]:
+    return [
+        {"id": s.id, "name": s.name, "timezone": s.timezone, "meters": len(s.meters)}
+        for s in plant.sites
+    ]
+
+
+@router.get("/sites/{site_id}")
+def get_site(site_id: str, plant: PlantDep, _: ReadAccess) -> dict[str, Any]:
+    site = resolve_scope(plant, site_id).site
+    return {
+        "id": site.id,
+        "name": site.name,
+        "timezone": site.timezone,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "regions": list(site.regions()),
+        "areas": [{"id": a.id, "name": a.name, "parent": p} for a, p in site.walk_areas()],
+        "meters": [m.model_dump(mode="json", by_alias=True) for m in site.meters],
+    }
+
+
+@router.get("/meters/{meter_id}/readings")
+def meter_readings(
+    meter_id: str,
+    plant: PlantDep,
+    session: SessionDep,
+    _: ReadAccess,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    """Stored readings: what the meter said (raw) and what it means (quantity, quality)."""
+    if meter_id not in {m.id for _, m in plant.meters()}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no meter {meter_id!r}")
+    query = select(ReadingRow).where(ReadingRow.meter_id == meter_id)
+    if start:
+        query = query.where(ReadingRow.time >= start)
+    if end:
+        query = query.where(ReadingRow.time < end)
+    rows = session.scalars(query.order_by(ReadingRow.time.desc()).limit(limit)).all()
+    return [
+        {
+            "time": _iso(r.time),
+            "raw_value": r.raw_value,
+            "raw_unit": r.raw_unit,
+            "value": r.value,
+            "quantity": r.quantity,
+            "quality": r.quality,
+            "seq": r.seq,
+        }
+        for r in rows
+    ]
+
+
+@router.get("/meters/{meter_id}/events")
+def meter_events(meter_id: str, session: SessionDep, _: ReadAccess) -> list[dict[str, Any]]:
+    """Resets, rollovers, replacements and jumps detected on this meter's register."""
+    rows = session.scalars(
+        select(MeterEventRow)
+        .where(MeterEventRow.meter_id == meter_id)
+        .order_by(MeterEventRow.time.desc())
+        .limit(500)
+    ).all()
+    return [
+        {
+            "time": _iso(e.time),
+            "kind": e.kind,
+            "previous_value": e.previous_value,
+            "value": e.value,
+            "detail": e.detail,
+        }
+        for e in rows
+    ]
+
+
+@router.get("/sites/{site_id}/history")
+def site_history(
+    site_id: str,
+    plant: PlantDep,
+    session: SessionDep,
+    _: ReadAccess,
+    resolution: Literal["hour", "day"] = "hour",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
+    """Quantity per flow (grid import, PV, gas, …) per hour or site-local day."""
+    scope = resolve_scope(plant, site_id)
+    end = end or datetime.now(UTC)
+    start = start or end - (timedelta(days=2) if resolution == "hour" else timedelta(days=60))
+    flow_of = {m.id: POWER_FLOWS[m.resource][0] for m in scope.meters}
+    rows = session.execute(
+        select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
+            RollupRow.meter_id.in_(list(flow_of)),
+            RollupRow.resolution == resolution,
+            RollupRow.bucket_start >= start,
+            RollupRow.bucket_start < end,
+        )
+    ).all()
+    buckets: dict[str, dict[str, float]] = {}
+    for meter_id, bucket, quantity in rows:
+        flows = buckets.setdefault(_iso(bucket), {})
+        flows[flow_of[meter_id]] = flows.get(flow_of[meter_id], 0.0) + quantity
+    return {
+        "site": site_id,
+        "resolution": resolution,
+        "units": {name: QUANTITY_UNIT[unit] for name, unit in POWER_FLOWS.values()},
+        "buckets": [{"start": k, **v} for k, v in sorted(buckets.items())],
+    }
+
+
+@router.get("/sites/{site_id}/certificates")
+def list_certificates(site_id: str, session: SessionDep, _: ReadAccess) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(GreenCertificateRow).where(GreenCertificateRow.site_id == site_id)
+    ).all()
+    return [
+        {
+            "id": c.id,
+            "period_start": c.period_start,
+            "period_end": c.period_end,
+            "mwh": c.mwh,
+            "scheme": c.scheme,
+            "reference": c.reference,
+        }
+        for c in rows
+    ]
+
+
+@router.post("/sites/{site_id}/certificates", status_code=status.HTTP_201_CREATED)
+def add_certificate(
+    site_id: str, body: GreenCertificate, plant: PlantDep, session: SessionDep, _: WriteAccess
+) -> dict[str, Any]:
+    """Record green electricity certificates retired for a period (market-based scope 2)."""
+    resolve_scope(plant, site_id)
+    row = GreenCertificateRow(site_id=site_id, **body.model_dump())
+    session.add(row)
+    session.flush()
+    return {"id": row.id, **body.model_dump(mode="json")}
+
+
+@router.post("/sites/{site_id}/offsets", status_code=status.HTTP_201_CREATED)
+def add_offset(
+    site_id: str, body: Offset, plant: PlantDep, session: SessionDep, _: WriteAccess
+) -> dict[str, Any]:
+    """Record offsets retired (reported beside the inventory, never netted into it)."""
+    resolve_scope(plant, site_id)
+    row = OffsetRow(site_id=site_id, **body.model_dump())
+    session.add(row)
+    session.flush()
+    return {"id": row.id, **body.model_dump(mode="json")}
+
+
+@router.get("/rejected")
+def rejected_messages(
+    session: SessionDep,
+    _: WriteAccess,
+    reason: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Messages ingestion refused, newest first, with the reason and the payload as sent."""
+    query = select(RejectedMessageRow).order_by(RejectedMessageRow.id.desc()).limit(limit)
+    if reason:
+        query = query.where(RejectedMessageRow.reason == reason)
+    return [
+        {
+            "id": r.id,
+            "received_at": _iso(r.received_at),
+            "topic": r.topic,
+            "meter_id": r.meter_id,
+            "reason": r.reason,
+            "detail": r.detail,
+            "payload": r.payload.decode("utf-8", errors="replace"),
+        }
+        for r in session.scalars(query)
+    ]
