@@ -1,6 +1,6 @@
 """A site's energy settings as pure values: boundary, baseline, tariffs, scorecard, targets.
 
-``app.energy_file`` reads them from the site's energy file; instants are UTC.
+``app.energy.file`` reads them from the site's energy file; instants are UTC.
 """
 
 from __future__ import annotations

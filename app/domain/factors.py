@@ -1,6 +1,6 @@
 """Emission factors: what one kWh or m³ emits, per region and validity window.
 
-Pure: factors come in as values (``app.factor_catalogue`` reads the YAML) and
+Pure: factors come in as values (``app.carbon.catalogue`` reads the YAML) and
 the reading's time is passed in.
 
 Resolution rule (``resolve_factor``): walk the caller's ``regions`` from most to

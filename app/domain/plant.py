@@ -1,6 +1,6 @@
 """The plant model: sites, areas and meters as the plant file describes them.
 
-Pure validation only; reading the YAML file lives in ``app.plant_file``.
+Pure validation only; reading the YAML file lives in ``app.plant.file``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Standard coal equivalent (GB/T 2589-2020): every energy carrier in kgce and tce.
 
-Pure: coefficients come in as values (``app.coal_catalogue`` reads the YAML),
+Pure: coefficients come in as values (``app.energy.catalogue`` reads the YAML),
 the period's time is passed in. 1 kgce = 29,307.6 kJ (7,000 kcal); 1 tce = 1,000 kgce.
 
 Electricity has two methods the standard defines, and the method travels with

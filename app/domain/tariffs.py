@@ -1,6 +1,6 @@
 """Price schedules per resource, with time-of-use periods, holidays and validity dates.
 
-Pure: schedules come in as values (``app.energy_file`` reads them) and local
+Pure: schedules come in as values (``app.energy.file`` reads them) and local
 times are passed in. Money is ``Decimal`` throughout; a float quantity is turned
 into ``Decimal`` by its shortest repr (``as_decimal``), never through binary
 floating point arithmetic, and sums and products run in the ``EXACT`` context.

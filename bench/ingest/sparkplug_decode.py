@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from ingest.decode import PlantIndex, decode
 from ingest.sparkplug import HostState, decode_sparkplug, parse_mapping
 from ingest.sparkplug.proto import DataType, Payload

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.domain.plant import Identifier, Plant
 from app.domain.registers import RegisterKind
 from app.domain.units import UnitMismatchError, UnknownUnitError, check_compatible
-from app.plant_file import PlantFileError
+from app.plant.file import PlantFileError
 from ingest.sparkplug.topic import EdgeNodeId
 
 SparkplugId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/+#]+$")]
@@ -170,7 +170,7 @@ def split_plant_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
 def load_plant_and_mapping(path: Path | str) -> tuple[Plant, SparkplugMapping]:
     """Read a plant file with ``sparkplug:`` sections: the plant and its mapping.
 
-    Until ``app.plant_file`` knows the section, it is taken off before the plant is
+    Until ``app.plant.file`` knows the section, it is taken off before the plant is
     validated (``Site`` forbids unknown keys).
     """
     source = str(path)

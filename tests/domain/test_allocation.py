@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.carbon.catalogue import load_catalogue
 from app.domain.allocation import Allocation, AllocationError, Area, allocate, split_exactly
 from app.domain.factors import ResolvedFactor
-from app.factor_catalogue import load_catalogue
 from tests.domain.doc_tables import example_rows
 
 CATALOGUE = load_catalogue()

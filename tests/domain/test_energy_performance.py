@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.coal_catalogue import load_coefficients
 from app.domain.energy_performance import SiteEnergyTotals, energy_performance
 from app.domain.targets import TargetState
-from app.energy_file import demo_energy_path, load_energy_file
+from app.energy.catalogue import load_coefficients
+from app.energy.file import demo_energy_path, load_energy_file
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2026, 7, 15, tzinfo=SHANGHAI)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.coal_catalogue import load_coefficients
+from app.carbon.catalogue import load_catalogue
 from app.domain.energy_cost import EnergyBucket, energy_cost, load_shift_saving
 from app.domain.enpi import Price, express_saving, savings_cusum
 from app.domain.enpi_model import BaselinePoint, fit_baseline
@@ -19,8 +19,8 @@ from app.domain.scorecard import score_indicator
 from app.domain.standard_coal import coefficient_from_heating_value, comprehensive_energy
 from app.domain.targets import target_status
 from app.domain.tariffs import TouPeriod, round_money
-from app.energy_file import EnergySettings, demo_energy_path, load_energy_file
-from app.factor_catalogue import load_catalogue
+from app.energy.catalogue import load_coefficients
+from app.energy.file import EnergySettings, demo_energy_path, load_energy_file
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "energy.md"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

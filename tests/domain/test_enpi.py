@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.coal_catalogue import load_coefficients
 from app.domain.enpi import (
     PeriodUse,
     Price,
@@ -28,6 +27,7 @@ from app.domain.enpi_model import (
 )
 from app.domain.factors import ResolvedFactor
 from app.domain.standard_coal import resolve_coefficient
+from app.energy.catalogue import load_coefficients
 from tests.domain.test_factors import make_factor
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.carbon.catalogue import load_catalogue
 from app.domain.allocation import Area
 from app.domain.certificates import cover_consumption
 from app.domain.instruments import Certificate, Offset
 from app.domain.period_carbon import BucketSeries, period_carbon, scope2_by_area
 from app.domain.periods import buckets_covering, local_period
 from app.domain.time_of_use import value_by_time_of_use
-from app.factor_catalogue import load_catalogue
 from tests.domain.test_factors import make_factor
 
 GUIAN = ZoneInfo("Asia/Shanghai")

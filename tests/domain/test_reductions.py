@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.carbon.catalogue import load_catalogue
 from app.domain.instruments import Offset, offsets_retired
 from app.domain.levers import (
     CONTRACTUAL,
@@ -19,7 +20,6 @@ from app.domain.levers import (
 )
 from app.domain.neutrality import NeutralityStatus, neutrality_status
 from app.domain.time_of_use import Valuation, value_by_time_of_use
-from app.factor_catalogue import load_catalogue
 
 GUIAN = ZoneInfo("Asia/Shanghai")
 REGIONS = ("site:guian", "CN-GZ", "CN-CSG", "CN")

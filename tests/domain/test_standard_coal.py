@@ -9,11 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.coal_catalogue import (
-    CoefficientCatalogueError,
-    coefficient_from_mapping,
-    load_coefficients,
-)
 from app.domain.standard_coal import (
     KJ_PER_KGCE,
     CoalCoefficient,
@@ -22,6 +17,11 @@ from app.domain.standard_coal import (
     coefficient_from_heating_value,
     comprehensive_energy,
     kgce_per_kwh_calorific,
+)
+from app.energy.catalogue import (
+    CoefficientCatalogueError,
+    coefficient_from_mapping,
+    load_coefficients,
 )
 
 CST = timezone(timedelta(hours=8))

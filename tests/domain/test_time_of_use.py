@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.carbon.catalogue import load_catalogue
 from app.domain.basis import combine_basis, is_mixed
 from app.domain.factors import FactorNotFound
 from app.domain.periods import local_day_start, month_bounds, spread_decimal
@@ -19,7 +20,6 @@ from app.domain.time_of_use import (
     value_by_time_of_use,
     windows_on_local_days,
 )
-from app.factor_catalogue import load_catalogue
 from tests.domain.doc_tables import example_rows
 
 GUIAN = ZoneInfo("Asia/Shanghai")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.config import Settings
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from ingest.broker import Mosquitto
 from ingest.decode import PlantIndex
 from ingest.sparkplug import EdgeNodeId, HostState, decode_sparkplug, parse_mapping

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final
 
-from app.plant_file import load_plant
+from app.plant.file import load_plant
 from ingest.decode import PlantIndex
 from ingest.sparkplug import HostState, SparkplugMapping, parse_mapping
 from ingest.sparkplug.proto import DataType, Payload

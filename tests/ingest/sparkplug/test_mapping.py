@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from app.domain.registers import RegisterKind
-from app.plant_file import PlantFileError, demo_plant_path, load_plant
+from app.plant.file import PlantFileError, demo_plant_path, load_plant
 from ingest.sparkplug import EdgeNodeId, load_plant_and_mapping, parse_mapping
 from tests.ingest.sparkplug.support import DEVICE, GROUP, NODE, SECTIONS
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from app.db.models import ReadingRow, RejectedMessageRow
-from app.db.plant_sync import sync_plant
-from app.plant_file import load_plant
+from app.plant.file import load_plant
+from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading, Rejection
 from ingest.sparkplug import decode_sparkplug
 from ingest.sparkplug.proto import DataType

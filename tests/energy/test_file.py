@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.coal_catalogue import load_coefficients
 from app.domain.tariffs import TouPeriod
-from app.energy_file import EnergyFileError, demo_energy_path, load_energy_file, parse_energy_file
-from app.plant_file import load_plant
+from app.energy.catalogue import load_coefficients
+from app.energy.file import EnergyFileError, demo_energy_path, load_energy_file, parse_energy_file
+from app.plant.file import load_plant
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -18,17 +18,17 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import ValidationError
 
-from app.coal_catalogue import (
-    CoefficientCatalogueError,
-    coefficient_from_mapping,
-)
 from app.domain.energy_settings import BaselineSpec, EnergyBoundary, EnergySettings, TargetSpec
 from app.domain.enpi_model import BaselinePoint, ValidityRules
 from app.domain.scorecard import INDICATORS, IndicatorSpec
 from app.domain.standard_coal import CARRIERS, CoalCoefficient, coefficient_from_heating_value
 from app.domain.targets import IntensityTarget
 from app.domain.tariffs import DemandCharge, PriceSchedule, TouBand
-from app.energy_file_schema import Band, Coefficient, EnergyFile
+from app.energy.catalogue import (
+    CoefficientCatalogueError,
+    coefficient_from_mapping,
+)
+from app.energy.file_schema import Band, Coefficient, EnergyFile
 
 DEMO_ENERGY_FILE = "demo_battery_guian.energy.yaml"
 

@@ -1,4 +1,4 @@
-"""The energy file schema, validated before ``app.energy_file`` builds domain values."""
+"""The energy file schema, validated before ``app.energy.file`` builds domain values."""
 
 from __future__ import annotations
 
