@@ -16,16 +16,21 @@ from fastapi import FastAPI, HTTPException, status
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import alerts as alerts_api
 from app.api import factors as factors_api
 from app.api import live as live_api
 from app.api import plant as plant_api
 from app.api.auth import Tokens
+from app.api_types import install_input_errors
+from app.auth import redact
+from app.auth.guard import install_guard
+from app.auth.ws_limits import WebsocketLimits
 from app.config import Settings
-from app.db import migrate
+from app.db import schema_guard
+from app.db.change_feed import KINDS, ChangeFeed, watch_writes
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.plant_sync import sync_plant
 from app.domain.plant import Plant
@@ -63,7 +68,7 @@ def create_app(
         engine = make_engine(settings.database_url)
         factory = make_sessionmaker(engine)
         the_plant = plant or load_plant(settings.plant_file)
-        storage = await asyncio.to_thread(migrate.upgrade, engine)
+        storage = await asyncio.to_thread(schema_guard.require_current, engine)
         await asyncio.to_thread(sync_plant, factory, the_plant)
         log.info("storage mode: %s (%s)", storage.mode.value, storage.reason)
         catalogue = load_catalogue(overrides=settings.factor_file)
@@ -94,12 +99,16 @@ def create_app(
         elif not hasattr(app.state, "tokens"):
             app.state.tokens, _ = resolve_tokens(settings)
         nudger = asyncio.create_task(_listen_for_new_data(settings, hub), name="live-nudges")
+        feed = _replica_feed(app, engine, factory, refresh_factors, hub)
+        syncer = asyncio.create_task(feed.run(), name="change-feed")
         try:
             yield
         finally:
-            nudger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await nudger
+            for task in (nudger, syncer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            app.state.token_store.flush_last_use(factory, force=True)
             await hub.close()
             engine.dispose()
 
@@ -111,6 +120,14 @@ def create_app(
     )
     if tokens is not None:
         app.state.tokens = tokens
+    redact.install()
+    watch_writes()
+    install_input_errors(app)
+    install_guard(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        ws_limits=WebsocketLimits(settings.ws_max_total, settings.ws_max_per_token),
+    )
     app.include_router(live_api.router)
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
@@ -151,6 +168,35 @@ def create_app(
         return FileResponse(WEB_DIR / "wall.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _replica_feed(
+    app: FastAPI,
+    engine: Engine,
+    factory: sessionmaker[Session],
+    refresh_factors: Callable[[Session], None],
+    hub: LiveHub,
+) -> ChangeFeed:
+    """Settings written through another process are used here within a poll interval."""
+
+    def reload_factors() -> None:
+        with factory() as session:
+            refresh_factors(session)
+
+    loop = asyncio.get_running_loop()
+
+    def nudge_all() -> None:  # certificates, offsets, rules: recompute the live figures now
+        for site in app.state.plant.sites:
+            hub.nudge(site.id)
+
+    store = app.state.token_store
+    store.load(factory)
+    feed = ChangeFeed(engine)
+    feed.on({"factors"}, reload_factors)
+    feed.on({"tokens"}, lambda: store.load(factory))
+    feed.on(KINDS, lambda: loop.call_soon_threadsafe(nudge_all))
+    feed.on_poll(lambda: store.flush_last_use(factory))
+    return feed
 
 
 async def _listen_for_new_data(settings: Settings, hub: LiveHub) -> None:

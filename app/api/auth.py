@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from enum import IntEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth.guard import ACCESS_KEY
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -38,9 +40,11 @@ class Tokens:
     def access(self, token: str | None) -> Access:
         if not token:
             return Access.NONE
-        if secrets.compare_digest(token, self._write):
+        # bytes: compare_digest refuses non-ASCII str, and a client must never cause a 500
+        raw = token.encode("utf-8", errors="replace")
+        if secrets.compare_digest(raw, self._write.encode()):
             return Access.WRITE
-        if secrets.compare_digest(token, self._read):
+        if secrets.compare_digest(raw, self._read.encode()):
             return Access.READ
         return Access.NONE
 
@@ -50,8 +54,9 @@ def _tokens(request: Request) -> Tokens:
     return tokens
 
 
-def _require(level: Access, tokens: Tokens, token: str | None) -> Access:
-    granted = tokens.access(token)
+def _require(level: Access, tokens: Tokens, token: str | None, scope: Any = None) -> Access:
+    # the guard (app.auth.guard) has decided already when it runs; named tokens need it
+    granted = Access(scope[ACCESS_KEY]) if scope and ACCESS_KEY in scope else tokens.access(token)
     if granted is Access.NONE:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -74,7 +79,7 @@ def require_read(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="read-only token for kiosks")] = None,
 ) -> Access:
-    return _require(Access.READ, _tokens(request), _token_from(credentials, token))
+    return _require(Access.READ, _tokens(request), _token_from(credentials, token), request.scope)
 
 
 def require_write(
@@ -82,11 +87,13 @@ def require_write(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Access:
     # write tokens travel in the Authorization header only, never in URLs
-    return _require(Access.WRITE, _tokens(request), _token_from(credentials, None))
+    return _require(Access.WRITE, _tokens(request), _token_from(credentials, None), request.scope)
 
 
 def websocket_access(websocket: WebSocket) -> Access:
     """Token from ``?token=`` or the Authorization header of the upgrade request."""
+    if ACCESS_KEY in websocket.scope:
+        return Access(websocket.scope[ACCESS_KEY])
     tokens: Tokens = websocket.app.state.tokens
     header = websocket.headers.get("authorization", "")
     token = (

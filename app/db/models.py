@@ -239,4 +239,6 @@ class AlertRow(Base):
 
 
 # the alert delivery tables live beside the alert store; imported here so the metadata is whole
-from app.db import alert_models  # noqa: E402, F401
+from app.db import alert_models  # noqa: E402, F401, I001
+from app.db import change_feed  # noqa: E402, F401
+from app.auth import named_tokens  # noqa: E402, F401
