@@ -14,7 +14,7 @@ input, not a server fault.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request, status
@@ -25,9 +25,10 @@ from sqlalchemy.exc import DataError
 log = logging.getLogger(__name__)
 
 INT32_MAX = 2**31 - 1
-# a day inside datetime's range on each side, so that any offset stays representable
-EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
-LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+# wide enough for any real meter, narrow enough that a period computed around it (a year
+# back, a day on) and any UTC offset stay representable
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 AlertId = Annotated[int, Path(ge=1, le=INT32_MAX, description=f"an alert id, 1 to {INT32_MAX}")]
 

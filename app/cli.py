@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from app.auth.token_cli import token_cli as _token_cli
 from app.config import Settings
 from simulator.cli import simulate as _simulate
 
@@ -40,6 +41,21 @@ def _settings(database_url: str | None = None, plant_file: Path | None = None) -
     return settings
 
 
+def _require_schema(settings: Settings) -> None:
+    """Refuse, in one line, to run against a schema older or newer than this code's."""
+    from app.db import schema_guard
+    from app.db.engine import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        schema_guard.require_current(engine)
+    except schema_guard.SchemaMismatchError as exc:
+        typer.echo(f"greenpulse: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    finally:
+        engine.dispose()
+
+
 @cli.command()
 def migrate(
     database_url: DatabaseOption = None,
@@ -47,9 +63,13 @@ def migrate(
     no_timescaledb: Annotated[
         bool, typer.Option("--no-timescaledb", help="do not create the TimescaleDB extension")
     ] = False,
+    to: Annotated[
+        str, typer.Option("--to", help="schema revision to reach (older: downgrade; -1: one step)")
+    ] = "head",
 ) -> None:
-    """Create or upgrade the schema, load the plant file, and say which storage mode runs."""
-    from app.db import migrate as db_migrate
+    """Create, upgrade or downgrade the schema (under a lock), load the plant file, and say
+    which storage mode runs."""
+    from app.db import schema_guard
     from app.db.engine import make_engine, make_sessionmaker
     from app.db.plant_sync import sync_plant
     from app.plant_file import PlantFileError, load_plant
@@ -62,10 +82,16 @@ def migrate(
         raise typer.Exit(code=1) from exc
     engine = make_engine(settings.database_url)
     try:
-        info = db_migrate.upgrade(engine, timescaledb=not no_timescaledb)
-        sync_plant(make_sessionmaker(engine), plant)
+        info = schema_guard.migrate_to(engine, to, timescaledb=not no_timescaledb)
+        state = schema_guard.schema_state(engine)
+        if state.up_to_date:
+            sync_plant(make_sessionmaker(engine), plant)
+    except schema_guard.SchemaMismatchError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()
+    typer.echo(f"schema revision: {state.current or 'none'} (this version's head: {state.head})")
     typer.echo(f"database: {engine.url.render_as_string(hide_password=True)}")
     typer.echo(f"storage mode: {info.mode.value}")
     typer.echo(f"why: {info.reason}")
@@ -117,6 +143,7 @@ def serve(
     from app.main import create_app, resolve_tokens
 
     settings = _settings(database_url, plant_file)
+    _require_schema(settings)
     tokens, generated = resolve_tokens(settings)
     if generated:
         typer.echo(
@@ -139,7 +166,9 @@ def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
     """Run the MQTT ingester (the schema must exist: greenpulse migrate)."""
     from ingest.service import run_ingester
 
-    run_ingester(_settings(database_url, plant_file))
+    settings = _settings(database_url, plant_file)
+    _require_schema(settings)
+    run_ingester(settings)
 
 
 @cli.command()
@@ -157,6 +186,7 @@ def alerts(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
     from app.plant_file import load_plant
 
     settings = _settings(database_url, plant_file)
+    _require_schema(settings)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -175,6 +205,7 @@ def alerts(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
 
 
 cli.command(name="simulate")(_simulate)
+cli.add_typer(_token_cli, name="token")
 
 
 def main() -> None:
