@@ -20,6 +20,7 @@ from pathlib import Path
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, text
 
 from app.db.migrate import alembic_config
@@ -104,7 +105,10 @@ def _is_older(engine: Engine, target: str, current: str | None) -> bool:
     if target == "base":
         return True
     script = _script(engine)
-    wanted = script.get_revision(target)
+    try:
+        wanted = script.get_revision(target)
+    except CommandError:
+        wanted = None
     if wanted is None:
         raise SchemaMismatchError(f"unknown schema revision {target!r}")
     below = {r.revision for r in script.iterate_revisions(current, "base")} - {current}
@@ -122,9 +126,12 @@ def migrate_to(engine: Engine, target: str = "head", *, timescaledb: bool = True
         _lock_transaction(conn)
         cfg.attributes["connection"] = conn
         current = MigrationContext.configure(conn).get_current_revision()
-        if target.startswith("-") or _is_older(engine, target, current):
-            command.downgrade(cfg, target)
-        else:
-            command.upgrade(cfg, target)
+        try:
+            if target.startswith("-") or _is_older(engine, target, current):
+                command.downgrade(cfg, target)
+            else:
+                command.upgrade(cfg, target)
+        except CommandError as exc:  # unknown revision, or a step below base
+            raise SchemaMismatchError(f"cannot migrate to {target!r}: {exc}") from exc
     with engine.connect() as conn:
         return detect_storage(conn)
