@@ -19,7 +19,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, Field
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from sqlalchemy.exc import DataError
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,18 @@ def _in_utc(value: datetime) -> datetime:
     return utc
 
 
+def _not_a_number(value: object) -> object:
+    # pydantic would read 0.5 as a Unix time; the spec (and people) mean ISO 8601
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("give a date-time such as 2026-06-15T02:00:00Z, not a number")
+    return value
+
+
 SafeText = Annotated[str, AfterValidator(_no_nul)]
 ShortText = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
-BoundedDatetime = Annotated[datetime, AfterValidator(_in_utc)]
+BoundedDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
 
 async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
@@ -69,7 +79,45 @@ async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose ``Allow`` lists every method of the path, not only one route's."""
+    allowed = {
+        method
+        for route in request.app.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
+        for method in route.methods or ()
+    }
+    return JSONResponse(
+        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+        content={"detail": "Method Not Allowed"},
+        headers={"Allow": ", ".join(sorted(allowed))},
+    )
+
+
 def install_input_errors(app: FastAPI) -> None:
-    """Answer a value the database refuses with 422 and the database's reason."""
-    handler: Any = _database_refused
-    app.add_exception_handler(DataError, handler)
+    """Answer a value the database refuses with 422 and the database's reason; list every
+    method of a path in a 405's ``Allow``."""
+    refused: Any = _database_refused
+    not_allowed: Any = _method_not_allowed
+    app.add_exception_handler(DataError, refused)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, not_allowed)
+
+
+class ErrorDetail(BaseModel):
+    """Every error this API answers: a sentence, or FastAPI's list of field errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ERRORS = {
+    400: "malformed request (e.g. a NUL character in the address)",
+    401: "no token, or a malformed or unknown one",
+    403: "the token's role does not open this route",
+    404: "no such site, area, meter, alert or override",
+    409: "the resource's state forbids the change",
+    413: "the request body is larger than the configured limit",
+    422: "a value is invalid or out of range",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorDetail, "description": why} for code, why in _ERRORS.items()
+}

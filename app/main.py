@@ -24,7 +24,7 @@ from app.api import factors as factors_api
 from app.api import live as live_api
 from app.api import plant as plant_api
 from app.api.auth import Tokens
-from app.api_types import install_input_errors
+from app.api_types import ERROR_RESPONSES, install_input_errors
 from app.auth import redact
 from app.auth.guard import install_guard
 from app.auth.ws_limits import WebsocketLimits
@@ -117,6 +117,7 @@ def create_app(
         version="0.1.0",
         summary="Real-time energy and carbon monitor for factories",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     if tokens is not None:
         app.state.tokens = tokens

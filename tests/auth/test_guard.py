@@ -118,6 +118,7 @@ async def test_roles_of_named_tokens(api: Api) -> None:
         "/api/v1/alerts/99999999999999999999",
         "/api/v1/alerts?before_id=2147483648",
         "/api/v1/alerts?since=0001-01-01T00:00:00%2B14:00",
+        "/api/v1/alerts?since=0.5",
         "/api/v1/sites/guian/history?end=0001-01-01T00:00:00",
         "/api/v1/meters/el-grid-in-1/readings?start=9999-12-31T23:59:59-14:00",
         "/api/v1/sites/gui%00an",
