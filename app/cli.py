@@ -43,6 +43,7 @@ def _settings(database_url: str | None = None, plant_file: Path | None = None) -
 
 def _require_schema(settings: Settings) -> None:
     """Refuse, in one line, to run against a schema older or newer than this code's."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # these commands never migrate
     from app.db import schema_guard
     from app.db.engine import make_engine
 

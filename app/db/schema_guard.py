@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,16 +50,34 @@ def _script(engine: Engine) -> ScriptDirectory:
 
 
 def schema_state(engine: Engine) -> SchemaState:
-    script = _script(engine)
+    with _quiet_alembic():
+        script = _script(engine)
     head = script.get_current_head()
     assert head is not None, "the migrations have a single head"
-    with engine.connect() as conn:
+    with engine.connect() as conn, _quiet_alembic():
         current = MigrationContext.configure(conn).get_current_revision()
     return SchemaState(current, head)
 
 
+@contextlib.contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Reading the revision is not news: keep the refusal to its one line."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def require_current(engine: Engine) -> StorageInfo:
     """Refuse (``SchemaMismatchError``) unless the schema is exactly this code's head."""
+    with _quiet_alembic():
+        return _require_current(engine)
+
+
+def _require_current(engine: Engine) -> StorageInfo:
     state = schema_state(engine)
     where = engine.url.render_as_string(hide_password=True)
     if state.current is None:

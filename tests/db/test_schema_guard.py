@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -119,3 +120,21 @@ def test_an_unknown_target_is_refused(fresh_backend: Backend) -> None:
     with pytest.raises(SchemaMismatchError, match="abcdef"):
         migrate_to(fresh_backend.engine, "abcdef")
     assert schema_state(fresh_backend.engine).current == "0002"
+
+
+def test_the_commands_refuse_in_one_line_until_migrate(tmp_path: Path) -> None:
+    from tests.serve_process import command_env, greenpulse
+
+    env = command_env(f"sqlite:///{tmp_path / 'cli.db'}")
+    for command in ("serve", "ingest", "alerts"):
+        refused = greenpulse(env, command, cwd=tmp_path)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "run `greenpulse migrate`" in lines[0], refused.stderr
+    down = greenpulse(env, "migrate", "--to", "0003", cwd=tmp_path)
+    assert down.returncode == 0 and "schema revision: 0003" in down.stdout, down.stderr
+    older = greenpulse(env, "serve", cwd=tmp_path)
+    assert older.returncode == 2 and "at schema revision 0003" in older.stderr
+    assert greenpulse(env, "migrate", cwd=tmp_path).returncode == 0
+    unknown = greenpulse(env, "migrate", "--to", "nope", cwd=tmp_path)
+    assert unknown.returncode == 1 and "nope" in unknown.stderr
