@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC-SHA256 key for the X-GreenPulse-Signature header"
     )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1, description="larger request bodies answer 413 unread"
+    )
+    ws_max_total: int = Field(default=500, ge=1, description="live websockets per process")
+    ws_max_per_token: int = Field(default=20, ge=1, description="live websockets per token")
     host: str = Field(default="127.0.0.1", description="API listen address")
     port: int = Field(default=8000, description="API listen port")
     log_level: str = "INFO"

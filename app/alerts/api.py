@@ -23,6 +23,7 @@ from app.alerts.store import AlertNotFound, TransitionRefused
 from app.alerts.webhooks import webhook_config
 from app.api.deps import PlantDep, SessionDep
 from app.api.state import state_of
+from app.api_types import INT32_MAX, AlertId, BoundedDatetime
 from app.auth.deps import ReadAccess, WriteAccess
 from app.domain.alerts import AlertKind, Severity
 from app.domain.plant import AlertRules, Plant
@@ -50,8 +51,10 @@ def list_alerts(
     severity: Severity | None = None,
     meter: str | None = None,
     area: str | None = None,
-    since: Annotated[datetime | None, Query(description="opened at or after")] = None,
-    before_id: Annotated[int | None, Query(description="page on: ids below this")] = None,
+    since: Annotated[BoundedDatetime | None, Query(description="opened at or after")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="page on: ids below this")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Alerts, newest first. ``status=active`` lists open and acknowledged ones."""
@@ -183,7 +186,7 @@ def delete_rules(
 
 
 @router.get("/{alert_id}")
-def get_alert(alert_id: int, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
+def get_alert(alert_id: AlertId, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
     row = alert_store.get_alert(session, alert_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
@@ -192,7 +195,7 @@ def get_alert(alert_id: int, session: SessionDep, _: ReadAccess) -> dict[str, An
 
 @router.post("/{alert_id}/acknowledge")
 def acknowledge(
-    alert_id: int, body: AcknowledgeBody, request: Request, session: SessionDep, _: WriteAccess
+    alert_id: AlertId, body: AcknowledgeBody, request: Request, session: SessionDep, _: WriteAccess
 ) -> dict[str, Any]:
     """Someone owns the alert; it stays on the banner until its condition clears."""
     return _transition(
@@ -202,7 +205,7 @@ def acknowledge(
 
 @router.post("/{alert_id}/resolve")
 def resolve(
-    alert_id: int, body: ResolveBody, request: Request, session: SessionDep, _: WriteAccess
+    alert_id: AlertId, body: ResolveBody, request: Request, session: SessionDep, _: WriteAccess
 ) -> dict[str, Any]:
     """Close the alert by hand, with a note. If its condition persists, the engine does
     not reopen it until the condition has cleared and come back."""

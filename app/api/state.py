@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
+from app.auth.guard import TokenStore
 from app.auth.tokens import Tokens
 from app.carbon.catalogue import Catalogue
 from app.config import Settings
@@ -39,6 +40,8 @@ class AppState:
     session_factory: sessionmaker[Session]
     plant: Plant
     tokens: Tokens
+    token_store: TokenStore
+    """Named tokens (``greenpulse token``), kept in step with the database by the change feed."""
     storage: StorageInfo
     catalogue: Catalogue
     figures: FigureService

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.state import state_of
+from app.auth.guard import ACCESS_KEY
 from app.auth.tokens import Access, Tokens
 
 _bearer = HTTPBearer(auto_error=False)
@@ -17,8 +18,9 @@ def _tokens(request: Request) -> Tokens:
     return state_of(request.app).tokens
 
 
-def _require(level: Access, tokens: Tokens, token: str | None) -> Access:
-    granted = tokens.access(token)
+def _require(level: Access, tokens: Tokens, token: str | None, scope: Any = None) -> Access:
+    # the guard (app.auth.guard) has decided already when it runs; named tokens need it
+    granted = Access(scope[ACCESS_KEY]) if scope and ACCESS_KEY in scope else tokens.access(token)
     if granted is Access.NONE:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -41,7 +43,7 @@ def require_read(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="read-only token for kiosks")] = None,
 ) -> Access:
-    return _require(Access.READ, _tokens(request), _token_from(credentials, token))
+    return _require(Access.READ, _tokens(request), _token_from(credentials, token), request.scope)
 
 
 def require_write(
@@ -49,11 +51,13 @@ def require_write(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Access:
     # write tokens travel in the Authorization header only, never in URLs
-    return _require(Access.WRITE, _tokens(request), _token_from(credentials, None))
+    return _require(Access.WRITE, _tokens(request), _token_from(credentials, None), request.scope)
 
 
 def websocket_access(websocket: WebSocket) -> Access:
     """Token from ``?token=`` or the Authorization header of the upgrade request."""
+    if ACCESS_KEY in websocket.scope:
+        return Access(websocket.scope[ACCESS_KEY])
     tokens = state_of(websocket.app).tokens
     header = websocket.headers.get("authorization", "")
     token = (

@@ -37,9 +37,11 @@ class Tokens:
     def access(self, token: str | None) -> Access:
         if not token:
             return Access.NONE
-        if secrets.compare_digest(token, self._write):
+        # bytes: compare_digest refuses non-ASCII str, and a client must never cause a 500
+        raw = token.encode("utf-8", errors="replace")
+        if secrets.compare_digest(raw, self._write.encode()):
             return Access.WRITE
-        if secrets.compare_digest(token, self._read):
+        if secrets.compare_digest(raw, self._read.encode()):
             return Access.READ
         return Access.NONE
 

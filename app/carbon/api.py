@@ -24,18 +24,18 @@ class FactorIn(BaseModel):
     """An operator's factor; a ``site:<id>`` region makes it apply to that site only."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,127}$")
-    region: str
+    region: str = Field(min_length=1, max_length=64)
     resource: Literal["electricity", "gas", "water"]
     method: Literal["location", "market_residual", "fuel", "supply"]
     value: float = Field(ge=0)
-    unit: str
+    unit: str = Field(min_length=1, max_length=32)
     gas_basis: Literal["CO2", "CO2e"]
-    data_year: int
+    data_year: int = Field(ge=1900, le=9000)
     valid_from: date
     valid_to: date | None = None
-    source: str = Field(min_length=3)
+    source: str = Field(min_length=3, max_length=2000)
     status: Literal["published", "secondary", "unverified", "derived"] = "unverified"
-    notes: str = ""
+    notes: str = Field(default="", max_length=4000)
 
 
 def _json(f: EmissionFactor, origin: str) -> dict[str, Any]:

@@ -19,11 +19,16 @@ from sqlalchemy.orm import Session
 
 from app.alerts import api as alerts_api
 from app.api.state import ATTRIBUTE, AppState, state_of
+from app.api_types import ERROR_RESPONSES, install_input_errors
+from app.auth import redact
+from app.auth.guard import TokenStore, install_guard
 from app.auth.tokens import Tokens, resolve_tokens
+from app.auth.ws_limits import WebsocketLimits
 from app.carbon import api as factors_api
 from app.carbon.catalogue import load_catalogue
 from app.config import Settings
-from app.db import migrate
+from app.db import schema_guard
+from app.db.change_feed import KINDS, ChangeFeed, watch_writes
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
 from app.figures import api as live_api
@@ -48,13 +53,14 @@ def create_app(
     """Build the API. Resources are created in the lifespan, never at import time."""
     settings = settings or Settings()
     the_tokens = tokens or resolve_tokens(settings)[0]
+    token_store = TokenStore()  # named tokens, loaded from the database in the lifespan
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         factory = make_sessionmaker(engine)
         the_plant = plant or load_plant(settings.plant_file)
-        storage = await asyncio.to_thread(migrate.upgrade, engine)
+        storage = await asyncio.to_thread(schema_guard.require_current, engine)
         await asyncio.to_thread(sync_plant, factory, the_plant)
         log.info("storage mode: %s (%s)", storage.mode.value, storage.reason)
         catalogue = load_catalogue(overrides=settings.factor_file)
@@ -76,6 +82,7 @@ def create_app(
             session_factory=factory,
             plant=the_plant,
             tokens=the_tokens,
+            token_store=token_store,
             storage=storage,
             catalogue=catalogue,
             figures=figures,
@@ -85,12 +92,16 @@ def create_app(
         )
         setattr(app.state, ATTRIBUTE, state)
         nudger = asyncio.create_task(listen_for_new_data(settings, hub), name="live-nudges")
+        feed = _replica_feed(state)
+        syncer = asyncio.create_task(feed.run(), name="change-feed")
         try:
             yield
         finally:
-            nudger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await nudger
+            for task in (nudger, syncer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            token_store.flush_last_use(factory, force=True)
             await hub.close()
             engine.dispose()
 
@@ -99,6 +110,17 @@ def create_app(
         version="0.1.0",
         summary="Real-time energy and carbon monitor for factories",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    redact.install()
+    watch_writes()
+    install_input_errors(app)
+    install_guard(
+        app,
+        tokens=the_tokens,
+        store=token_store,
+        max_body_bytes=settings.max_body_bytes,
+        ws_limits=WebsocketLimits(settings.ws_max_total, settings.ws_max_per_token),
     )
     app.include_router(live_api.router)
     app.include_router(plant_api.router)
@@ -142,3 +164,26 @@ def create_app(
         return FileResponse(WEB_DIR / "wall.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _replica_feed(state: AppState) -> ChangeFeed:
+    """Settings written through another process are used here within a poll interval."""
+    factory, store, hub = state.session_factory, state.token_store, state.hub
+
+    def reload_factors() -> None:
+        with factory() as session:
+            state.refresh_factors(session)
+
+    loop = asyncio.get_running_loop()
+
+    def nudge_all() -> None:  # certificates, offsets, rules: recompute the live figures now
+        for site in state.plant.sites:
+            hub.nudge(site.id)
+
+    store.load(factory)
+    feed = ChangeFeed(state.engine)
+    feed.on({"factors"}, reload_factors)
+    feed.on({"tokens"}, lambda: store.load(factory))
+    feed.on(KINDS, lambda: loop.call_soon_threadsafe(nudge_all))
+    feed.on_poll(lambda: store.flush_last_use(factory))
+    return feed

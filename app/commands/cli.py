@@ -11,7 +11,13 @@ from typing import Annotated
 
 import typer
 
-from app.commands.runtime import configure_logging, load_settings, run_until_signal
+from app.auth.token_cli import token_cli as _token_cli
+from app.commands.runtime import (
+    configure_logging,
+    load_settings,
+    require_schema,
+    run_until_signal,
+)
 
 cli = typer.Typer(
     name="greenpulse",
@@ -35,18 +41,24 @@ def migrate(
     no_timescaledb: Annotated[
         bool, typer.Option("--no-timescaledb", help="do not create the TimescaleDB extension")
     ] = False,
+    to: Annotated[
+        str, typer.Option("--to", help="schema revision to reach (older: downgrade; -1: one step)")
+    ] = "head",
 ) -> None:
-    """Create or upgrade the schema, load the plant file, and say which storage mode runs."""
+    """Create, upgrade or downgrade the schema (under a lock), load the plant file, and say
+    which storage mode runs."""
     from app.commands.migrate import run_migrate
+    from app.db.schema_guard import SchemaMismatchError
     from app.plant.file import PlantFileError
 
     settings = load_settings(database_url, plant_file)
     configure_logging(settings)
     try:
-        done = run_migrate(settings, timescaledb=not no_timescaledb)
-    except PlantFileError as exc:
+        done = run_migrate(settings, to=to, timescaledb=not no_timescaledb)
+    except (PlantFileError, SchemaMismatchError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
+    typer.echo(f"schema revision: {done.revision or 'none'} (this version's head: {done.head})")
     typer.echo(f"database: {done.database}")
     typer.echo(f"storage mode: {done.storage.mode.value}")
     typer.echo(f"why: {done.storage.reason}")
@@ -92,12 +104,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default: GREENPULSE_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: GREENPULSE_PORT")] = None,
 ) -> None:
-    """Run the API and the wall screen (migrates the schema first)."""
+    """Run the API and the wall screen (the schema must be current: greenpulse migrate)."""
     from app.auth.tokens import resolve_tokens
     from app.commands.serve import run_serve
 
     settings = load_settings(database_url, plant_file)
     configure_logging(settings)
+    require_schema(settings)
     tokens, generated = resolve_tokens(settings)
     if generated:
         typer.echo(
@@ -114,6 +127,7 @@ def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
 
     settings = load_settings(database_url, plant_file)
     configure_logging(settings)
+    require_schema(settings)
     run_until_signal(lambda stop: run_ingest(settings, stop))
 
 
@@ -134,6 +148,7 @@ def alerts(
 
     settings = load_settings(database_url, plant_file)
     configure_logging(settings)
+    require_schema(settings)
     run_until_signal(lambda stop: run_alerts(settings, stop, metrics_port=metrics_port))
 
 
@@ -146,6 +161,9 @@ def simulate(ctx: typer.Context) -> None:
     from app.commands.simulate import run_simulate
 
     run_simulate(ctx.args)
+
+
+cli.add_typer(_token_cli, name="token")
 
 
 def main() -> None:

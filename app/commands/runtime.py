@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,21 @@ def load_settings(database_url: str | None = None, plant_file: Path | None = Non
     if plant_file:
         overrides["plant_file"] = plant_file
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def require_schema(settings: Settings) -> None:
+    """Refuse, in one line, to run against a schema older or newer than this code's."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # these commands never migrate
+    from app.db import schema_guard
+
+    engine = make_engine(settings.database_url)
+    try:
+        schema_guard.require_current(engine)
+    except schema_guard.SchemaMismatchError as exc:
+        print(f"greenpulse: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    finally:
+        engine.dispose()
 
 
 def configure_logging(settings: Settings, *, quiet_libraries: bool = False) -> None:

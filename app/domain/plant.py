@@ -149,8 +149,8 @@ class GreenCertificate(_Strict):
     period_start: date
     period_end: date
     mwh: float = Field(gt=0)
-    scheme: str = "GEC"
-    reference: str | None = None
+    scheme: str = Field(default="GEC", min_length=1, max_length=32)
+    reference: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _ordered(self) -> GreenCertificate:
@@ -164,8 +164,8 @@ class Offset(_Strict):
 
     retired_on: date
     tonnes_co2e: float = Field(gt=0)
-    standard: str
-    reference: str | None = None
+    standard: str = Field(min_length=1, max_length=64)
+    reference: str | None = Field(default=None, max_length=200)
 
 
 class Baseline(_Strict):

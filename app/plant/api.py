@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from app.api.deps import PlantDep, SessionDep, resolve_scope
+from app.api_types import BoundedDatetime
 from app.auth.deps import ReadAccess, WriteAccess
 from app.db.models import (
     GreenCertificateRow,
@@ -60,8 +61,8 @@ def meter_readings(
     plant: PlantDep,
     session: SessionDep,
     _: ReadAccess,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: BoundedDatetime | None = None,
+    end: BoundedDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Stored readings: what the meter said (raw) and what it means (quantity, quality)."""
@@ -115,8 +116,8 @@ def site_history(
     session: SessionDep,
     _: ReadAccess,
     resolution: Literal["hour", "day"] = "hour",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: BoundedDatetime | None = None,
+    end: BoundedDatetime | None = None,
 ) -> dict[str, Any]:
     """Quantity per flow (grid import, PV, gas, …) per hour or site-local day."""
     scope = resolve_scope(plant, site_id)

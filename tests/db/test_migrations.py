@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from app.db import migrate
+from app.db.schema_guard import schema_state
 from app.db.timescale import StorageMode
 from app.schema import Base
 from tests.conftest import Backend
@@ -20,7 +21,7 @@ def test_upgrade_then_downgrade_then_upgrade(fresh_backend: Backend) -> None:
 
     info = migrate.upgrade(engine, timescaledb=timescale)
     assert set(inspect(engine).get_table_names()) >= ALL_TABLES
-    assert migrate.current_revision(engine) == "0003"
+    assert migrate.current_revision(engine) == schema_state(engine).head
     expected_mode = {
         "sqlite": StorageMode.SQLITE,
         "postgresql": StorageMode.POSTGRES,

@@ -1,0 +1,140 @@
+"""Replicas agree: two real ``greenpulse serve`` over one PostgreSQL database.
+
+A setting written through one process is used by the other within a second: an operator
+factor (kept in memory for the figures), a named token and its revocation, a
+certificate and an alert-rule override.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _drop_pg_database, _pg_database
+from tests.serve_process import Served, command_env, greenpulse
+
+ADMIN = "replica-admin-token-000000000"
+READ = "replica-read-token-0000000000"
+WITHIN_S = 1.0
+FACTOR = {
+    "id": "site-guian-grid-replicas",
+    "region": "site:guian",
+    "resource": "electricity",
+    "method": "location",
+    "value": 0.4321,
+    "unit": "kgCO2/kWh",
+    "gas_basis": "CO2",
+    "data_year": 2026,
+    "valid_from": "2026-01-01",
+    "source": "utility letter for the replica test",
+    "status": "published",
+}
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[Served, Served, dict[str, str]]]:
+    url = _pg_database(timescale=False)
+    env = command_env(url, GREENPULSE_API_TOKEN=ADMIN, GREENPULSE_READ_TOKEN=READ)
+    servers: list[Served] = []
+    try:
+        migrated = greenpulse(env, "migrate", "--no-timescaledb", cwd=tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        servers = [Served(env, tmp_path), Served(env, tmp_path)]
+        for server in servers:
+            server.start()
+        yield servers[0], servers[1], env
+    finally:
+        for server in servers:
+            server.stop()
+        _drop_pg_database(url)
+
+
+def _within(check: Callable[[], bool], what: str) -> float:
+    """Seconds until ``check`` holds; fails past ``WITHIN_S``."""
+    started = time.monotonic()
+    while not check():
+        elapsed = time.monotonic() - started
+        assert elapsed < WITHIN_S, f"{what} not seen by the other process after {elapsed:.2f} s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_factor_written_through_one_process_is_used_by_the_other(
+    replicas: tuple[Served, Served, dict[str, str]],
+) -> None:
+    a, b, _ = replicas
+    figures = f"{b.base_url}/api/v1/sites/guian/figures"
+
+    def location_factor_ids() -> list[str]:
+        hour = httpx.get(figures, headers=_bearer(READ), timeout=5).json()["periods"]["hour"]
+        return list(hour["co2"]["factor_ids"]["scope2_location_kg"])
+
+    assert FACTOR["id"] not in location_factor_ids()
+    put = httpx.put(
+        f"{a.base_url}/api/v1/factors/{FACTOR['id']}", json=FACTOR, headers=_bearer(ADMIN)
+    )
+    assert put.status_code == 200, put.text
+    _within(lambda: location_factor_ids() == [FACTOR["id"]], "the operator factor")
+    hour = httpx.get(figures, headers=_bearer(READ)).json()["periods"]["hour"]
+    used = hour["co2"]["factors"]
+    assert used[FACTOR["id"]]["value"] == pytest.approx(0.4321)
+
+
+def test_tokens_certificates_and_rules_agree(
+    replicas: tuple[Served, Served, dict[str, str]], tmp_path: Path
+) -> None:
+    a, b, env = replicas
+    made = greenpulse(env, "token", "create", "--role", "viewer", "--name", "board", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    sites = "/api/v1/sites"
+    for server in (a, b):
+        _within(
+            lambda s=server: (
+                httpx.get(s.base_url + sites, headers=_bearer(token)).status_code == 200
+            ),
+            "a new token",
+        )
+    assert greenpulse(env, "token", "revoke", "board", cwd=tmp_path).returncode == 0
+    for server in (a, b):
+        _within(
+            lambda s=server: (
+                httpx.get(s.base_url + sites, headers=_bearer(token)).status_code == 401
+            ),
+            "a revoked token",
+        )
+
+    cert = {"period_start": "2026-07-01", "period_end": "2026-08-01", "mwh": 7.5}
+    made_cert = httpx.post(
+        f"{a.base_url}/api/v1/sites/guian/certificates", json=cert, headers=_bearer(ADMIN)
+    )
+    assert made_cert.status_code == 201
+    _within(
+        lambda: any(
+            c["mwh"] == 7.5
+            for c in httpx.get(
+                f"{b.base_url}/api/v1/sites/guian/certificates", headers=_bearer(READ)
+            ).json()
+        ),
+        "a certificate",
+    )
+    rule = httpx.put(
+        f"{a.base_url}/api/v1/alerts/rules/site/guian",
+        json={"spike_sigma": 7.5},
+        headers=_bearer(ADMIN),
+    )
+    assert rule.status_code == 200, rule.text
+
+    def rule_seen() -> bool:
+        rules = httpx.get(f"{b.base_url}/api/v1/alerts/rules", headers=_bearer(READ)).json()
+        return any(o["rules"].get("spike_sigma") == 7.5 for o in rules["overrides"])
+
+    _within(rule_seen, "an alert-rule override")
