@@ -196,8 +196,7 @@ async def run_mqtt5(port: int, client_id: str, tally: Tally) -> str:
     await asyncio.wait([finished, closed], return_when=asyncio.FIRST_COMPLETED)
     if not done.is_set():
         raise SystemExit(f"connection lost after {tally.count} messages")
-    proto.disconnect()
-    await proto.closed
+    await proto.disconnect()
     return tally.report(connack_at)
 
 
@@ -213,8 +212,7 @@ async def count_redelivered(port: int, client_id: str, quiet_s: float = 1.0) -> 
     while seen != got[0]:
         seen = got[0]
         await asyncio.sleep(quiet_s)
-    proto.disconnect()
-    await proto.closed
+    await proto.disconnect()
     return got[0]
 
 

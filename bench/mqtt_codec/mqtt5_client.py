@@ -99,10 +99,21 @@ class Mqtt5Subscriber(asyncio.Protocol):
 
         self._ping = self._loop.call_later(interval_s, ping)
 
-    def disconnect(self) -> None:
+    async def disconnect(self, timeout_s: float = 5.0) -> None:
+        """Send DISCONNECT and wait for the broker to close the connection.
+
+        The broker closes only after reading everything sent before the
+        DISCONNECT, so every PUBACK queued so far has been taken. Closing from
+        this side at once would not say so: a new connection under the same
+        client id could take the session over before the broker read them.
+        """
         self.send(mqtt5.DisconnectPacket().write())
-        if self._transport is not None:
-            self._transport.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout_s)
+        except TimeoutError:
+            if self._transport is not None:
+                self._transport.close()
+            await self.closed
 
     # -- internals ------------------------------------------------------------------------
 
@@ -164,7 +175,7 @@ async def connect(
     )
     connack = await asyncio.wait_for(protocol.connack, timeout_s)
     if connack.reason_code != mqtt5.ConnAckReasonCode.SUCCESS:
-        protocol.disconnect()
+        await protocol.disconnect()
         raise MqttProtocolError(f"CONNACK {connack.reason_code!r}")
     protocol.keepalive(keepalive_s / 2)
     if topics and not connack.session_present:
