@@ -9,6 +9,11 @@ consumer runs; then each consumer drains its backlog alone, in its own process:
 
 1. the GreenPulse ingester (``python -m ingest``) into a throwaway TimescaleDB
    database: readings/s, and a zero-loss check;
+1b. the peer: an integrator-style Node-RED 4 flow (``bench/peers/nodered``, see
+   ``bench.ingest.nodered``) into the same database; both are timed from
+   connect and from the first row, with the CPU of their process trees, and
+   every stored row is checked (``bench.ingest.measure``), and the run prints
+   GreenPulse / Node-RED for readings/s and CPU;
 2. the same ingest loop with a writer that does nothing (the loop's own cost);
 3. a bare aiomqtt client with a no-op handler (``async for message in
    client.messages``, paho acknowledging each at once);
