@@ -4,7 +4,7 @@
 
 For each payload shape (one reading per message; gateway batches of 100) the
 same messages are queued on a throwaway Mosquitto (recommended config) for
-four persistent sessions, published by a separate process *before* any
+five persistent sessions, published by a separate process *before* any
 consumer runs; then each consumer drains its backlog alone, in its own process:
 
 1. the GreenPulse ingester (``python -m ingest``) into a throwaway TimescaleDB
