@@ -4,11 +4,16 @@
 
 For each payload shape (one reading per message; gateway batches of 100) the
 same messages are queued on a throwaway Mosquitto (recommended config) for
-four persistent sessions, published by a separate process *before* any
+five persistent sessions, published by a separate process *before* any
 consumer runs; then each consumer drains its backlog alone, in its own process:
 
 1. the GreenPulse ingester (``python -m ingest``) into a throwaway TimescaleDB
    database: readings/s, and a zero-loss check;
+1b. the peer: an integrator-style Node-RED 4 flow (``bench/peers/nodered``, see
+   ``bench.ingest.nodered``) into the same database; both are timed from
+   connect and from the first row, with the CPU of their process trees, and
+   every stored row is checked (``bench.ingest.measure``), and the run prints
+   GreenPulse / Node-RED for readings/s and CPU;
 2. the same ingest loop with a writer that does nothing (the loop's own cost);
 3. a bare aiomqtt client with a no-op handler (``async for message in
    client.messages``, paho acknowledging each at once);
@@ -28,7 +33,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,8 +44,10 @@ from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
+from bench.ingest import nodered
 from bench.ingest.baselines import copy_rows, create_session
-from bench.ingest.publish import plant_points
+from bench.ingest.measure import Drain, load_average, measure
+from bench.ingest.publish import Point, plant_points
 from ingest.broker import Mosquitto, start_mosquitto
 
 ADMIN_DSN = os.environ.get("GREENPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -69,6 +75,8 @@ class Figures:
     copy: float = 0.0
     naive: float = 0.0
     stored: int = 0
+    greenpulse: Drain | None = None
+    peer: Drain | None = None
 
 
 def _dsn(name: str) -> str:
@@ -111,9 +119,9 @@ def _publish(broker: Mosquitto, prefix: str, shape: Shape, end: datetime) -> Non
 
 
 def _run_ingester(
-    broker: Mosquitto, dsn: str, prefix: str, client_id: str, expect: int, log: Path
-) -> float:
-    """Start ``python -m ingest``; readings/s from the first stored row to the last."""
+    broker: Mosquitto, dsn: str, prefix: str, client_id: str, points: list[Point], log: Path
+) -> Drain:
+    """``python -m ingest`` draining its session into an emptied ``readings``."""
     env = dict(
         os.environ,
         GREENPULSE_DATABASE_URL=dsn.replace("postgresql://", "postgresql+psycopg://"),
@@ -122,32 +130,31 @@ def _run_ingester(
         GREENPULSE_MQTT_CLIENT_ID=client_id,
         GREENPULSE_INGEST_SUMMARY_INTERVAL_S="5",
     )
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            first: tuple[float, int] | None = None
-            deadline = time.monotonic() + 300
-            stored = 0
-            # one connection, a count every 0.25 s: counting is work for the database too
-            with psycopg.connect(dsn, autocommit=True) as watch:
-                while time.monotonic() < deadline and proc.poll() is None:
-                    row = watch.execute("SELECT count(*) FROM readings").fetchone()
-                    stored = int(row[0]) if row else 0
-                    now = time.monotonic()
-                    if stored and first is None:
-                        first = (now, stored)
-                    if stored >= expect:
-                        break
-                    time.sleep(0.25)
-            if first is None or stored < expect:
-                raise RuntimeError(f"ingester stored {stored} of {expect}; see {log}")
-            elapsed = time.monotonic() - first[0]
-            return (stored - first[1]) / elapsed if elapsed > 0 else float("inf")
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    _truncate(dsn)
+    argv = [sys.executable, "-m", "ingest"]
+    return measure(
+        "greenpulse", argv, env=env, dsn=dsn, broker_port=broker.port, points=points, log=log
+    )
+
+
+def _run_peer(
+    broker: Mosquitto, dsn: str, prefix: str, client_id: str, points: list[Point], workdir: Path
+) -> Drain:
+    """The Node-RED flow draining its own session (same messages) into an emptied ``readings``."""
+    env = nodered.environment(
+        port=broker.port, client_id=client_id, prefix=prefix, dsn=dsn, user_dir=workdir / client_id
+    )
+    _truncate(dsn)
+    return measure(
+        "node-red",
+        nodered.command(),
+        env=env,
+        dsn=dsn,
+        broker_port=broker.port,
+        points=points,
+        log=workdir / f"{client_id}.log",
+        cwd=nodered.PEER_DIR,
+    )
 
 
 def _run_baseline(
@@ -179,20 +186,26 @@ def _run_baseline(
 
 def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Figures:
     prefix = f"bench-{shape.name}-{uuid.uuid4().hex[:6]}"
-    ids = {kind: f"{prefix}-{kind}" for kind in ("ingest", "loop", "bare", "naive")}
+    kinds = ("ingest", "nodered", "loop", "bare", "naive")
+    ids = {kind: f"{prefix}-{kind}" for kind in kinds}
     for client_id in ids.values():
         asyncio.run(create_session(broker.port, client_id, _topics(prefix)))
     end = datetime.now(UTC).replace(second=0, microsecond=0)
-    print(f"{shape.name}: {shape.readings} readings in {shape.messages} messages")
+    print(f"{shape.name}: {shape.readings} readings in {shape.messages} messages; {load_average()}")
     _publish(broker, prefix, shape, end)
     figures = Figures(shape)
+    points = plant_points(load_plant(), shape.readings, end=end)
 
-    _truncate(dsn)
-    figures.ingester = _run_ingester(
-        broker, dsn, prefix, ids["ingest"], shape.readings, workdir / f"ingest-{shape.name}.log"
+    gp = _run_ingester(
+        broker, dsn, prefix, ids["ingest"], points, workdir / f"ingest-{shape.name}.log"
     )
-    figures.stored = _count(dsn)
-    print(f"  ingester  {figures.ingester:10.0f} readings/s  (stored {figures.stored})")
+    figures.greenpulse, figures.ingester = gp, gp.per_s_from_first_row
+    figures.stored = shape.readings - gp.mismatched
+    print(f"  ingester  {_drain_line(gp)}")
+    peer = _run_peer(broker, dsn, prefix, ids["nodered"], points, workdir)
+    figures.peer = peer
+    print(f"  node-red  {_drain_line(peer)}")
+    print(f"  after the two drains: {load_average()}")
 
     msgs = _run_baseline("loop", broker, ids["loop"], shape.messages, dsn, prefix)
     figures.loop = msgs * shape.per_message
@@ -203,7 +216,6 @@ def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Fig
     print(f"  bare MQTT {figures.bare:10.0f} readings/s")
 
     _truncate(dsn)
-    points = plant_points(load_plant(), shape.readings, end=end)
     figures.copy = shape.readings / copy_rows(dsn, points)
     print(f"  COPY      {figures.copy:10.0f} readings/s")
 
@@ -230,6 +242,32 @@ def report(results: list[Figures]) -> None:
             f"{'yes' if f.stored == f.shape.readings else f'NO ({f.stored})'}"
         )
     print("targets: single vs bare >= 0.8; batch vs COPY >= 0.5")
+    print()
+    print("GreenPulse / Node-RED flow (same messages, same broker, same database):")
+    print(
+        f"{'shape':<8}{'rate from connect':>19}{'rate from 1st row':>19}"
+        f"{'CPU (connect..last)':>21}{'GP CPU/50k':>12}{'NR CPU/50k':>12}"
+    )
+    for f in results:
+        gp, peer = f.greenpulse, f.peer
+        if gp is None or peer is None:
+            continue
+        print(
+            f"{f.shape.name:<8}{gp.per_s_from_connect / peer.per_s_from_connect:>18.2f}x"
+            f"{gp.per_s_from_first_row / peer.per_s_from_first_row:>18.2f}x"
+            f"{gp.cpu_s / peer.cpu_s:>20.2f}x{gp.cpu_per_50k:>11.2f}s{peer.cpu_per_50k:>11.2f}s"
+        )
+
+
+def _drain_line(d: Drain) -> str:
+    return (
+        f"{d.per_s_from_connect:8.0f} readings/s from connect, "
+        f"{d.per_s_from_first_row:8.0f} from first row; "
+        f"first row {d.first_row - d.connected:5.2f} s after connect; "
+        f"CPU {d.cpu_s:6.2f} s (user+sys, connect..last row; "
+        f"{d.cpu_total_s:.2f} s from start); {d.rss_mb:.0f} MB; "
+        f"{'every row right' if d.mismatched == 0 else f'{d.mismatched} rows WRONG'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute(f'CREATE DATABASE "{name}"')
     dsn = _dsn(name)
     workdir = Path(tempfile.mkdtemp(prefix="greenpulse-bench-"))
+    print(f"start: {load_average()}")
+    nodered.ensure_installed()
     broker = start_mosquitto(data_dir=workdir / "mosquitto")
     try:
         engine = make_engine(dsn.replace("postgresql://", "postgresql+psycopg://"))
