@@ -16,7 +16,29 @@ cli = typer.Typer(
     help="Real-time energy and carbon monitor for factories.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help: no "<bool>" beside flags, fits 80 columns
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"greenpulse {version('greenpulse')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Real-time energy and carbon monitor for factories."""
+
 
 PlantOption = Annotated[
     Path | None, typer.Option("--plant-file", help="plant YAML (default: GREENPULSE_PLANT_FILE)")
@@ -44,11 +66,18 @@ def _settings(database_url: str | None = None, plant_file: Path | None = None) -
 def migrate(
     database_url: DatabaseOption = None,
     plant_file: PlantOption = None,
-    no_timescaledb: Annotated[
-        bool, typer.Option("--no-timescaledb", help="do not create the TimescaleDB extension")
-    ] = False,
+    timescaledb: Annotated[
+        bool,
+        typer.Option(
+            "--timescaledb/--no-timescaledb",
+            help="create the TimescaleDB extension when the server offers it",
+        ),
+    ] = True,
 ) -> None:
-    """Create or upgrade the schema, load the plant file, and say which storage mode runs."""
+    """Create or upgrade the schema, load the plant file, and say which storage mode runs.
+
+    Changes the database at --database-url: tables, hypertables, the plant's meters.
+    """
     from app.db import migrate as db_migrate
     from app.db.engine import make_engine, make_sessionmaker
     from app.db.plant_sync import sync_plant
@@ -62,7 +91,7 @@ def migrate(
         raise typer.Exit(code=1) from exc
     engine = make_engine(settings.database_url)
     try:
-        info = db_migrate.upgrade(engine, timescaledb=not no_timescaledb)
+        info = db_migrate.upgrade(engine, timescaledb=timescaledb)
         sync_plant(make_sessionmaker(engine), plant)
     finally:
         engine.dispose()
@@ -85,23 +114,44 @@ def demo(
         float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")
     ] = None,
     database_url: DatabaseOption = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh/--no-fresh", help="delete the kept database and tokens, start a new plant"
+        ),
+    ] = False,
 ) -> None:
-    """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API."""
+    """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API.
+
+    Keeps in the current directory, and continues from on the next run:
+    greenpulse-demo.db (the plant's history), greenpulse-demo-tokens.json (the wall
+    screen's token) and greenpulse-demo-state.json (the simulated clock). A lock file,
+    greenpulse-demo.lock, stops a second demo in the same directory.
+    """
     import asyncio
 
-    from app.demo import DemoOptions, run_demo
+    from app.demo import DemoOptions, DemoRefused, run_demo
 
     _settings()  # logging as configured
-    options = DemoOptions(
-        port=port,
-        mqtt_port=mqtt_port,
-        speed=speed,
-        backfill_hours=backfill_hours,
-        seed=seed,
-        duration_s=duration,
-        database_url=database_url,
-    )
-    asyncio.run(run_demo(options))
+    try:
+        options = DemoOptions(
+            port=port,
+            mqtt_port=mqtt_port,
+            speed=speed,
+            backfill_hours=backfill_hours,
+            seed=seed,
+            duration_s=duration,
+            database_url=database_url,
+            fresh=fresh,
+        )
+    except ValueError as exc:
+        typer.echo(f"greenpulse demo: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        asyncio.run(run_demo(options))
+    except DemoRefused as exc:
+        typer.echo(f"greenpulse demo: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 @cli.command()
@@ -111,10 +161,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default: GREENPULSE_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: GREENPULSE_PORT")] = None,
 ) -> None:
-    """Run the API and the wall screen (migrates the schema first)."""
+    """Run the API and the wall screen.
+
+    Migrates the schema at --database-url first (tables and the plant's meters).
+    """
     import uvicorn
 
     from app.main import create_app, resolve_tokens
+    from app.plant_file import load_plant
 
     settings = _settings(database_url, plant_file)
     tokens, generated = resolve_tokens(settings)
@@ -123,6 +177,10 @@ def serve(
             "no GREENPULSE_API_TOKEN / GREENPULSE_READ_TOKEN set: generated for this run only:\n"
             f"  write token: {tokens.write_token}\n  read token:  {tokens.read_token}"
         )
+    listen = f"http://{host or settings.host}:{port or settings.port}"
+    for site in load_plant(settings.plant_file).sites:
+        typer.echo(f"wall screen: {listen}/wall/{site.id}?token={tokens.read_token}")
+    typer.echo(f"API docs:    {listen}/docs")
     app = create_app(settings, tokens=tokens)
     uvicorn.run(
         app,
@@ -136,7 +194,10 @@ def serve(
 
 @cli.command()
 def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
-    """Run the MQTT ingester (the schema must exist: greenpulse migrate)."""
+    """Run the MQTT ingester (the schema must exist: greenpulse migrate).
+
+    Writes readings, rollups and meter events to the database at --database-url.
+    """
     from ingest.service import run_ingester
 
     run_ingester(_settings(database_url, plant_file))
@@ -146,8 +207,8 @@ def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) 
 def alerts(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
     """Run the alert engine: spikes, silent meters, PV shortfall; REST, MQTT and webhooks.
 
-    Several may run at once: the database keeps one open alert per condition and each
-    webhook delivery is claimed by one engine.
+    Writes alerts and webhook deliveries to the database at --database-url. Several
+    may run at once: one open alert per condition, each delivery claimed by one engine.
     """
     import asyncio
     import signal
