@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import demo_state
 from app.alerts_engine import AlertEngine
+from app.alerts_metrics import alert_engine_registry
 from app.api.auth import Tokens
 from app.config import Settings
 from app.db import migrate
@@ -149,10 +150,6 @@ async def _run_locked(options: DemoOptions, directory: Path, *, announce: bool) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    app = create_app(settings, plant=plant, tokens=tokens, clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=options.port, log_level="warning")
-    )
     ingester = Ingester(
         settings,
         plant,
@@ -161,6 +158,12 @@ async def _run_locked(options: DemoOptions, directory: Path, *, announce: bool) 
         clock=clock,
     )
     alerts = AlertEngine(factory, plant, settings, clock=clock)
+    # one /metrics for the one process: the API's, the ingester's and the alert engine's
+    metrics = (ingester.metrics.registry, alert_engine_registry(alerts))
+    app = create_app(settings, plant=plant, tokens=tokens, clock=clock, extra_metrics=metrics)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=options.port, log_level="warning")
+    )
 
     async def announce_when_listening() -> None:
         while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)

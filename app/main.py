@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from app.factor_catalogue import load_catalogue
 from app.figures import FigureService
 from app.live import LiveHub
 from app.mqtt import client_kwargs
+from app.offline_docs import install_offline_docs
 from app.plant_file import load_plant
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,13 @@ def create_app(
     tokens: Tokens | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     live_interval_s: float = 1.0,
+    extra_metrics: Sequence[CollectorRegistry] = (),
 ) -> FastAPI:
-    """Build the API. Resources are created in the lifespan, never at import time."""
+    """Build the API. Resources are created in the lifespan, never at import time.
+
+    ``extra_metrics``: registries served on ``/metrics`` after the API's own (the demo
+    runs the ingester and the alert engine in the same process).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -108,7 +114,10 @@ def create_app(
         version="0.1.0",
         summary="Real-time energy and carbon monitor for factories",
         lifespan=lifespan,
+        docs_url=None,  # served by install_offline_docs: no CDN
+        redoc_url=None,
     )
+    install_offline_docs(app)
     if tokens is not None:
         app.state.tokens = tokens
     app.include_router(live_api.router)
@@ -142,7 +151,8 @@ def create_app(
     def metrics() -> PlainTextResponse:
         clients.set(app.state.hub.client_count())
         computations.set(app.state.hub.computations)
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        text = b"".join(generate_latest(r) for r in (registry, *extra_metrics))
+        return PlainTextResponse(text, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/wall/{site_id}", include_in_schema=False)
     def wall(site_id: str) -> FileResponse:

@@ -32,13 +32,16 @@ SAMPLE_EVERY_S = 10.0
 # the demo plant's electricity meters report every 60 simulated seconds; the API calls a
 # meter silent after three intervals, so "live" is newest reading well inside that
 NEWEST_READING_MAX_AGE_S = 180.0
+# the demo's simulator drops meters out (about 20 dropouts a simulated day over 41 meters),
+# so a live plant may have a meter or two silent for a few simulated minutes
+MAX_DROPPED_OUT = 3
 WALL_IS_LIVE = """() => {
   const b = document.body.dataset;
   const tiles = [...document.querySelectorAll('.tile[data-flows]')];
   const hero = document.querySelector('[data-figure="co2-reduced-hour"]').dataset.value;
   const grid = document.querySelector('[data-figure="power-grid_import"]').dataset.value;
   return b.state === 'live' && b.connection === 'live' && b.stale === 'false'
-    && tiles.every((t) => t.dataset.stale !== 'true')
+    && b.screen === 'live' && tiles.filter((t) => t.dataset.stale === 'true').length <= 1
     && hero !== undefined && hero !== '' && Number(grid) > 0;
 }"""
 READ_SCREEN = f"""() => ({{
@@ -47,6 +50,7 @@ READ_SCREEN = f"""() => ({{
   stale: [...document.querySelectorAll('.tile[data-stale="true"]')].map((t) => t.dataset.flows),
   state: document.body.dataset.state, connection: document.body.dataset.connection,
   banner: !document.querySelector('[data-figure="stale-banner"]').hidden,
+  hero: {{...document.querySelector('[data-figure="co2-reduced-hour"]').dataset}},
 }})"""
 
 
@@ -161,8 +165,24 @@ def screen_matches_its_snapshot(page: Page, log: SnapshotLog) -> list[str]:
     if snapshot is None:
         return [f"no snapshot generated at {screen['generatedAt']} was received"]
     problems = mismatches(screen["figures"], snapshot)
-    if screen["stale"]:
-        problems.append(f"tiles marked stale: {screen['stale']}")
+    hero = screen["hero"]
+    if hero["period"] == "previous-hour":
+        # just after the hour turned, before its first reading: the hour that just ended,
+        # as the last snapshot of that hour had it
+        problems = [p for p in problems if not p.startswith("co2-reduced-hour")]
+        ended = [
+            snap["periods"]["hour"]["co2"]["co2_reduced_kg"]
+            for at, snap in sorted(log.by_time.items())
+            if snap["periods"]["hour"]["start"] == hero["periodStart"]
+        ]
+        if not ended or round(float(hero["value"]), 2) != round(ended[-1], 2):
+            problems.append(f"hero shows {hero['value']} for the last hour, snapshots {ended[-1:]}")
+    # a tile is marked stale exactly when the API says one of its meters is silent
+    # (the simulator drops meters out now and then, as real ones do)
+    stale_flows = {name for name, flow in snapshot["power"].items() if flow["stale"]}
+    for flows in screen["stale"]:
+        if not set(flows.split()) & stale_flows:
+            problems.append(f"tile {flows} marked stale, API says live")
     if (screen["state"], screen["connection"], screen["banner"]) != ("live", "live", False):
         problems.append(f"screen not live: {screen}")
     return problems
@@ -171,13 +191,10 @@ def screen_matches_its_snapshot(page: Page, log: SnapshotLog) -> list[str]:
 def api_is_live(figures: dict[str, Any]) -> list[str]:
     problems = []
     freshness = figures["freshness"]
-    if freshness["silent_meters"]:
+    if len(freshness["silent_meters"]) > MAX_DROPPED_OUT:
         problems.append(f"silent meters: {freshness['silent_meters']}")
     if freshness["age_s"] is None or freshness["age_s"] > NEWEST_READING_MAX_AGE_S:
         problems.append(f"newest reading {freshness['age_s']} simulated s old")
-    for flow, power in figures["power"].items():
-        if power["stale"]:
-            problems.append(f"{flow} stale")
     if not figures["power"]["grid_import"]["value"] > 0:
         problems.append("no grid import")
     return problems
@@ -293,9 +310,13 @@ def test_restart_continues_and_an_open_kiosk_recovers(demo: Demo, page: Page) ->
     assert "backfill done" not in demo.output()
     page.wait_for_function(WALL_IS_LIVE, timeout=30_000)
     assert page.evaluate("window.__sameDocument") is True, "the kiosk page was reloaded"
-    figures = demo.figures(token)
-    assert figures["freshness"]["newest_reading_at"] > stopped_at
+    # the restarted simulator's registers start afresh (the ingester records a register
+    # event per meter): rates are back from each meter's second reading, seconds later
+    deadline = time.monotonic() + 30
+    while api_is_live(figures := demo.figures(token)) and time.monotonic() < deadline:
+        time.sleep(1)
     assert api_is_live(figures) == []
+    assert figures["freshness"]["newest_reading_at"] > stopped_at
     demo.stop()
 
     demo.start("--fresh")

@@ -91,12 +91,24 @@ function fit(box) {
   }
 }
 
+const overflowing = () => [...document.querySelectorAll(".wall .panel, .tile, .lever")]
+  .some((box) => box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1);
+
+// Fit everything on screen: first the explanatory lines give way (compact), then the
+// whole layout scales down a little at a time, so no figure is ever cut off.
 export function fitAll() {
-  for (const box of document.querySelectorAll(".hero-number, .tile .val")) fit(box);
+  const root = document.documentElement;
+  let scale = 1;
+  root.style.setProperty("--fit", "1");
   body.classList.remove("compact");
-  const overflowing = [...document.querySelectorAll(".wall .panel")]
-    .some((panel) => panel.scrollHeight > panel.clientHeight + 1);
-  if (overflowing) body.classList.add("compact");
+  for (const box of document.querySelectorAll(".hero-number, .tile .val")) fit(box);
+  if (!overflowing()) return;
+  body.classList.add("compact");
+  while (overflowing() && scale > 0.6) {
+    scale -= 0.04;
+    root.style.setProperty("--fit", scale.toFixed(2));
+    for (const box of document.querySelectorAll(".hero-number, .tile .val")) fit(box);
+  }
 }
 
 const LEVERS = {

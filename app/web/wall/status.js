@@ -59,7 +59,7 @@ function staleTag(flow) {
   const silent = flow.silent || [];
   // a flow is stale when any of its meters is silent; its newest reading may be recent
   if (flow.stale && age <= STALE_AFTER_S && silent.length) {
-    return silent.length === 1 ? `${silent[0]} silent` : `${silent.length} meters silent`;
+    return silent.length === 1 ? `${silent[0]} is silent` : `${silent.length} meters silent`;
   }
   return `${duration(age)} old`;
 }
