@@ -26,6 +26,8 @@ LIVE = "document.body.dataset.state === 'live' && document.body.dataset.connecti
 # not overflow its own box
 CLIPPED = """() => {
   const problems = [];
+  // a glyph's ink may pass its line box by a pixel (two on 4K): not a clip
+  const slack = Math.max(1, (2 * innerHeight) / 1080);
   const ownText = (e) => [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
   const visible = (e) =>
     e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
@@ -41,9 +43,10 @@ CLIPPED = """() => {
       problems.push(`${name(e)} outside the window`);
       continue;
     }
-    if (!(e instanceof SVGElement) &&
-        (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1) &&
-        getComputedStyle(e).display !== 'inline') {
+    const own = getComputedStyle(e);
+    if (!(e instanceof SVGElement) && own.display !== 'inline' &&
+        (own.overflowX !== 'visible' || own.overflowY !== 'visible') &&
+        (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + slack)) {
       problems.push(`${name(e)} overflows its box (${e.scrollWidth}x${e.scrollHeight} in ` +
         `${e.clientWidth}x${e.clientHeight})`);
     }
@@ -52,18 +55,18 @@ CLIPPED = """() => {
       if (style.overflowX === 'visible' && style.overflowY === 'visible' &&
           !(a instanceof SVGSVGElement)) continue;
       const p = a.getBoundingClientRect();
-      if (r.left < p.left - 1 || r.right > p.right + 1 || r.top < p.top - 1 ||
-          r.bottom > p.bottom + 1) {
+      if (r.left < p.left - 1 || r.right > p.right + 1 || r.top < p.top - slack ||
+          r.bottom > p.bottom + slack) {
         problems.push(`${name(e)} clipped by ${name(a).split(' ')[0]}`);
         break;
       }
     }
   }
   // boxes that hold figures: nothing may stick out of them (wall.js shrinks numbers to fit)
-  const boxes = '.panel, .tile, .lever, .hero-number, .val, .banner, .alerts li';
+  const boxes = '.panel, .tile, .banner, .alerts li, .hero-periods, .inv-row';
   for (const e of document.querySelectorAll(boxes)) {
     if (!visible(e) || e.closest('[hidden]')) continue;
-    if (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1) {
+    if (e.scrollWidth > e.clientWidth + slack || e.scrollHeight > e.clientHeight + slack) {
       problems.push(`${name(e)} overflows (${e.scrollWidth}x${e.scrollHeight} in ` +
         `${e.clientWidth}x${e.clientHeight})`);
     }

@@ -91,8 +91,11 @@ function fit(box) {
   }
 }
 
-const overflowing = () => [...document.querySelectorAll(".wall .panel, .tile, .lever")]
-  .some((box) => box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1);
+// a glyph's ink may pass its line box by a pixel or two (more on 4K): not an overflow
+const slack = () => Math.max(1, (2 * innerHeight) / 1080);
+const overflowing = () => [...document.querySelectorAll(".wall .panel, .tile")]
+  .some((box) => box.scrollHeight > box.clientHeight + slack() ||
+    box.scrollWidth > box.clientWidth + slack());
 
 // Fit everything on screen: first the explanatory lines give way (compact), then the
 // whole layout scales down a little at a time, so no figure is ever cut off.
