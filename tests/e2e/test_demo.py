@@ -32,9 +32,10 @@ SAMPLE_EVERY_S = 10.0
 # the demo plant's electricity meters report every 60 simulated seconds; the API calls a
 # meter silent after three intervals, so "live" is newest reading well inside that
 NEWEST_READING_MAX_AGE_S = 180.0
-# the demo's simulator drops meters out (about 20 dropouts a simulated day over 41 meters),
-# so a live plant may have a meter or two silent for a few simulated minutes
-MAX_DROPPED_OUT = 3
+# the demo's simulator drops meters out (about 20 dropouts a simulated day over 41 meters)
+# and holds a gateway's readings back now and then (a late burst: all its meters silent
+# for minutes), so a live plant may have a few meters silent; a quarter is not live
+MAX_DROPPED_OUT = 10
 WALL_IS_LIVE = """() => {
   const b = document.body.dataset;
   const tiles = [...document.querySelectorAll('.tile[data-flows]')];
@@ -313,7 +314,11 @@ def test_restart_continues_and_an_open_kiosk_recovers(demo: Demo, page: Page) ->
     # the restarted simulator's registers start afresh (the ingester records a register
     # event per meter): rates are back from each meter's second reading, seconds later
     deadline = time.monotonic() + 30
-    while api_is_live(figures := demo.figures(token)) and time.monotonic() < deadline:
+
+    def resumed(figures: dict[str, Any]) -> bool:
+        return not api_is_live(figures) and figures["freshness"]["newest_reading_at"] > stopped_at
+
+    while not resumed(figures := demo.figures(token)) and time.monotonic() < deadline:
         time.sleep(1)
     assert api_is_live(figures) == []
     assert figures["freshness"]["newest_reading_at"] > stopped_at
