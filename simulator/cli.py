@@ -20,6 +20,7 @@ from app.domain.plant import Plant
 from app.plant.file import PlantFileError, load_plant
 from simulator.events import Injection, InjectionKind, parse_spike, parse_window
 from simulator.options import SimOptions
+from simulator.progress import BackfillBar
 from simulator.publish import flood, run
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,22 @@ def simulate(
     ] = None,
     topic_prefix: Annotated[str | None, typer.Option(help="First level of every topic.")] = None,
 ) -> None:
-    """Publish what a real plant's meters would publish, to any MQTT broker."""
+    """Publish what a real plant's meters would publish, to any MQTT broker.
+
+    Changes nothing on disk: readings go to the broker only.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings(mqtt_url=mqtt_url) if mqtt_url else Settings()
     if batch_size is not None and batch_size < 1:
         raise typer.BadParameter("must be >= 1", param_hint="--batch-size")
+    if not speed > 0:
+        raise typer.BadParameter(
+            f"must be above 0 (1 = real time), got {speed:g}", param_hint="--speed"
+        )
+    if not backfill_days >= 0:
+        raise typer.BadParameter(
+            f"cannot be negative, got {backfill_days:g}", param_hint="--backfill-days"
+        )
     try:
         if flood_meters is not None:
             asyncio.run(
@@ -148,6 +160,7 @@ async def _run_until_signal(
         injections=injections,
         batch_size=batch_size,
         prefix=prefix,
+        progress=BackfillBar() if backfill_days > 0 else None,
     )
     typer.echo(
         f"published {stats.readings} readings in {stats.messages} messages "

@@ -17,10 +17,10 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiomqtt
 
@@ -155,6 +155,14 @@ def new_client(settings: Settings, role: str = "sim") -> aiomqtt.Client:
     return client
 
 
+class BackfillProgress(Protocol):
+    """Told how far a backfill has got; ``simulator.progress`` has a terminal one."""
+
+    def advance(self, fraction: float, readings: int, simulated_to: datetime) -> None: ...
+
+    def done(self, readings: int, messages: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class RunStats:
     readings: int
@@ -178,6 +186,8 @@ async def run(
     batch_size: int | None = None,
     prefix: str | None = None,
     now: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
+    progress: BackfillProgress | None = None,
 ) -> RunStats:
     """Backfill history as fast as the broker accepts, then publish live.
 
@@ -189,6 +199,11 @@ async def run(
             0: backfill only).
         injections: events; offsets count from the end of the backfill ("now").
         now: the instant the backfill ends and live starts (default: the wall clock).
+        clock: the clock the live phase keeps up with. Without one, live time runs
+            ``speed`` times faster from the moment the backfill ends; the demo passes its
+            simulated clock so that simulator, ingester and API read one time, however
+            long the backfill took (it keeps running while history is published).
+        progress: told how far the backfill has got (a progress bar, say).
     """
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
@@ -206,6 +221,8 @@ async def run(
         speed=speed,
         duration_s=duration_s,
         stop=stop or asyncio.Event(),
+        clock=clock,
+        progress=progress,
     )
     connected = False
     while True:
@@ -255,6 +272,8 @@ class _Runner:
         speed: float,
         duration_s: float | None,
         stop: asyncio.Event,
+        clock: Callable[[], datetime] | None = None,
+        progress: BackfillProgress | None = None,
     ) -> None:
         self.sim = sim
         self.origin = origin
@@ -263,6 +282,8 @@ class _Runner:
         self.speed = speed
         self.duration_s = duration_s
         self.stop = stop
+        self.clock = clock
+        self.progress = progress
         self.began = time.monotonic()
         self.readings = 0
         self.messages = 0
@@ -284,8 +305,15 @@ class _Runner:
             await self._send(client, None)
         if sim.now < self.origin:
             logger.info("backfilling from %s to %s", sim.now.isoformat(), self.origin.isoformat())
+        start = sim.start
         while sim.now < self.origin and not self.stop.is_set():
             await self._send(client, min(self.origin, sim.now + BACKFILL_CHUNK))
+            if self.progress is not None:
+                self.progress.advance(
+                    (sim.now - start) / (self.origin - start), self.readings, sim.now
+                )
+        if self.progress is not None:
+            self.progress.done(self.readings, self.messages)
         if self._live is None:
             logger.info("live from %s at speed %g", sim.now.isoformat(), self.speed)
             self._live = (time.monotonic(), sim.now)
@@ -293,7 +321,12 @@ class _Runner:
         limit = math.inf if self.duration_s is None else self.duration_s
         while True:
             elapsed = min(time.monotonic() - live_wall, limit)
-            if self.speed == 1.0:
+            if self.clock is not None:
+                # keep up with the shared clock: the time it ran during the backfill
+                # is published now (an hour a step at most), so readings are never
+                # as old as the backfill was long
+                target = max(sim.now, self.clock())
+            elif self.speed == 1.0:
                 target = max(sim.now, datetime.now(UTC))
             else:
                 target = max(sim.now, live_sim + timedelta(seconds=elapsed * self.speed))

@@ -23,7 +23,6 @@ from app.domain.alerts import (
     Severity,
     condition_key,
     describe,
-    severity_for_excess,
 )
 from app.domain.baseline import Ewma, Expectation, HourOfWeekBaseline, pick_expectation
 from app.domain.detection import (
@@ -36,7 +35,8 @@ from app.domain.detection import (
     Transition,
     TransitionKind,
 )
-from app.domain.plant import ELECTRIC_RESOURCES, Area, Meter, Site
+from app.domain.plant import ELECTRIC_RESOURCES, Area, Meter, Resource, Site
+from app.domain.severity import PLANT_LEVEL_RESOURCES, spike_severity
 from app.domain.solar import clear_sky_pv_kw
 
 from .rules import EffectiveRules, area_target
@@ -99,6 +99,15 @@ class _SpikeTrack:
     ewma: Ewma = field(default_factory=Ewma)
     seen: datetime | None = None
     previous: float | None = None
+
+
+def _resource_of(site: Site, subject: _SpikeSubject) -> Resource:
+    """What the subject measures: its meter's resource, or electricity for an area."""
+    meter_id = subject.target.meter_id
+    for meter in site.meters:
+        if meter.id == meter_id:
+            return meter.resource
+    return Resource.ELECTRICITY
 
 
 def rate_unit(meter: Meter) -> str:
@@ -326,7 +335,13 @@ class ConditionTracker:
                 f"{rate:.1f} {unit}{expected}"
             )
             return Step(commit, Clear(key, note, {"cleared_observed": rate}))
-        severity = severity_for_excess(rate, transition.expected, transition.threshold or rate)
+        severity = spike_severity(
+            rate,
+            transition.expected,
+            transition.threshold or rate,
+            site_load=self._site_load(site, subject, rate),
+            plant_level=_resource_of(site, subject) in PLANT_LEVEL_RESOURCES,
+        )
         candidate = AlertCandidate(
             kind=AlertKind.SPIKE,
             scope=subject.scope,
@@ -341,6 +356,23 @@ class ConditionTracker:
         )
         details = {"expectation": expectation.source.value if expectation else "absolute"}
         return Step(commit, Open(candidate, subject.target, details))
+
+    def _site_load(self, site: Site, subject: _SpikeSubject, rate: float) -> float | None:
+        """The site's load of the subject's resource: the last rate of each of its meters."""
+        resource = _resource_of(site, subject)
+        total, known = 0.0, False
+        for meter in site.meters:
+            if meter.resource != resource:
+                continue
+            if meter.id == subject.target.meter_id:
+                total, known = total + rate, True
+                continue
+            track = self._spikes.get(condition_key(AlertKind.SPIKE, AlertScope.METER, meter.id))
+            if track is not None and track.previous is not None:
+                total, known = total + track.previous, True
+        if subject.target.meter_id is None:  # an area: its feeders' sum is part of the load
+            total += rate
+        return total if known or total > 0 else None
 
     # -- PV shortfall ------------------------------------------------------------------------
 

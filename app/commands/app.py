@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.alerts import api as alerts_api
+from app.api.docs import install_offline_docs
 from app.api.state import ATTRIBUTE, AppState, state_of
 from app.api_types import ERROR_RESPONSES, install_input_errors
 from app.auth import redact
@@ -49,8 +50,13 @@ def create_app(
     tokens: Tokens | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     live_interval_s: float = 1.0,
+    extra_metrics: Sequence[CollectorRegistry] = (),
 ) -> FastAPI:
-    """Build the API. Resources are created in the lifespan, never at import time."""
+    """Build the API. Resources are created in the lifespan, never at import time.
+
+    ``extra_metrics``: registries served on ``/metrics`` after the API's own (the demo
+    runs the ingester and the alert engine in the same process).
+    """
     settings = settings or Settings()
     the_tokens = tokens or resolve_tokens(settings)[0]
     token_store = TokenStore()  # named tokens, loaded from the database in the lifespan
@@ -111,7 +117,10 @@ def create_app(
         summary="Real-time energy and carbon monitor for factories",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by install_offline_docs: no CDN
+        redoc_url=None,
     )
+    install_offline_docs(app)
     redact.install()
     watch_writes()
     install_input_errors(app)
@@ -155,7 +164,8 @@ def create_app(
         hub = state_of(app).hub
         clients.set(hub.client_count())
         computations.set(hub.computations)
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        body = b"".join(generate_latest(r) for r in (registry, *extra_metrics))
+        return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/wall/{site_id}", include_in_schema=False)
     def wall(site_id: str) -> FileResponse:

@@ -24,7 +24,29 @@ cli = typer.Typer(
     help="Real-time energy and carbon monitor for factories.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help: no "<bool>" beside flags, fits 80 columns
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"greenpulse {version('greenpulse')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Real-time energy and carbon monitor for factories."""
+
 
 PlantOption = Annotated[
     Path | None, typer.Option("--plant-file", help="plant YAML (default: GREENPULSE_PLANT_FILE)")
@@ -38,15 +60,22 @@ DatabaseOption = Annotated[
 def migrate(
     database_url: DatabaseOption = None,
     plant_file: PlantOption = None,
-    no_timescaledb: Annotated[
-        bool, typer.Option("--no-timescaledb", help="do not create the TimescaleDB extension")
-    ] = False,
+    timescaledb: Annotated[
+        bool,
+        typer.Option(
+            "--timescaledb/--no-timescaledb",
+            help="create the TimescaleDB extension when the server offers it",
+        ),
+    ] = True,
     to: Annotated[
         str, typer.Option("--to", help="schema revision to reach (older: downgrade; -1: one step)")
     ] = "head",
 ) -> None:
     """Create, upgrade or downgrade the schema (under a lock), load the plant file, and say
-    which storage mode runs."""
+    which storage mode runs.
+
+    Changes the database at --database-url: tables, hypertables, the plant's meters.
+    """
     from app.commands.migrate import run_migrate
     from app.db.schema_guard import SchemaMismatchError
     from app.plant.file import PlantFileError
@@ -54,7 +83,7 @@ def migrate(
     settings = load_settings(database_url, plant_file)
     configure_logging(settings)
     try:
-        done = run_migrate(settings, to=to, timescaledb=not no_timescaledb)
+        done = run_migrate(settings, to=to, timescaledb=timescaledb)
     except (PlantFileError, SchemaMismatchError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
@@ -78,23 +107,44 @@ def demo(
         float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")
     ] = None,
     database_url: DatabaseOption = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh/--no-fresh", help="delete the kept database and tokens, start a new plant"
+        ),
+    ] = False,
 ) -> None:
-    """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API."""
+    """Run everything on one machine: broker, SQLite, simulator, ingester, alerts, API.
+
+    Keeps in the current directory, and continues from on the next run:
+    greenpulse-demo.db (the plant's history), greenpulse-demo-tokens.json (the wall
+    screen's token) and greenpulse-demo-state.json (the simulated clock). A lock file,
+    greenpulse-demo.lock, stops a second demo in the same directory.
+    """
     import asyncio
 
-    from app.commands.demo import DemoOptions, run_demo
+    from app.commands.demo import DemoOptions, DemoRefused, run_demo
 
     configure_logging(load_settings(), quiet_libraries=True)
-    options = DemoOptions(
-        port=port,
-        mqtt_port=mqtt_port,
-        speed=speed,
-        backfill_hours=backfill_hours,
-        seed=seed,
-        duration_s=duration,
-        database_url=database_url,
-    )
-    asyncio.run(run_demo(options))
+    try:
+        options = DemoOptions(
+            port=port,
+            mqtt_port=mqtt_port,
+            speed=speed,
+            backfill_hours=backfill_hours,
+            seed=seed,
+            duration_s=duration,
+            database_url=database_url,
+            fresh=fresh,
+        )
+    except ValueError as exc:
+        typer.echo(f"greenpulse demo: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        asyncio.run(run_demo(options))
+    except DemoRefused as exc:
+        typer.echo(f"greenpulse demo: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 @cli.command()
@@ -104,9 +154,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default: GREENPULSE_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: GREENPULSE_PORT")] = None,
 ) -> None:
-    """Run the API and the wall screen (the schema must be current: greenpulse migrate)."""
+    """Run the API and the wall screen (the schema must be current: greenpulse migrate).
+
+    Writes to the database at --database-url only what clients change through the API
+    (factors, certificates, offsets, alert transitions and rules, token last use).
+    """
     from app.auth.tokens import resolve_tokens
     from app.commands.serve import run_serve
+    from app.plant.file import load_plant
 
     settings = load_settings(database_url, plant_file)
     configure_logging(settings)
@@ -117,12 +172,19 @@ def serve(
             "no GREENPULSE_API_TOKEN / GREENPULSE_READ_TOKEN set: generated for this run only:\n"
             f"  write token: {tokens.write_token}\n  read token:  {tokens.read_token}"
         )
+    listen = f"http://{host or settings.host}:{port or settings.port}"
+    for site in load_plant(settings.plant_file).sites:
+        typer.echo(f"wall screen: {listen}/wall/{site.id}?token={tokens.read_token}")
+    typer.echo(f"API docs:    {listen}/docs")
     run_serve(settings, tokens, host=host or settings.host, port=port or settings.port)
 
 
 @cli.command()
 def ingest(database_url: DatabaseOption = None, plant_file: PlantOption = None) -> None:
-    """Run the MQTT ingester (the schema must exist: greenpulse migrate)."""
+    """Run the MQTT ingester (the schema must be current: greenpulse migrate).
+
+    Writes readings, rollups, meter events and dead letters to the database at --database-url.
+    """
     from app.commands.ingest import run_ingest
 
     settings = load_settings(database_url, plant_file)
@@ -141,8 +203,8 @@ def alerts(
 ) -> None:
     """Run the alert engine: spikes, silent meters, PV shortfall; REST, MQTT and webhooks.
 
-    Several may run at once: the database keeps one open alert per condition and each
-    webhook delivery is claimed by one engine.
+    Writes alerts and webhook deliveries to the database at --database-url. Several
+    may run at once: one open alert per condition, each delivery claimed by one engine.
     """
     from app.commands.alerts import run_alerts
 

@@ -18,19 +18,25 @@ from pathlib import Path
 
 import uvicorn
 from amqtt.broker import Broker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.alerts.engine import AlertEngine
-from app.auth.tokens import Tokens, resolve_tokens
+from app.auth.tokens import Tokens
+from app.commands import demo_state
 from app.commands.app import create_app
-from app.commands.runtime import Database, open_database, stop_on_signals
+from app.commands.demo_state import DEMO_DATABASE, DemoRefused
+from app.commands.runtime import open_database, stop_on_signals
 from app.config import Settings
 from app.db import migrate
+from app.db.models import MeterStateRow
 from app.plant.file import demo_plant_path, load_plant
 from app.plant.sync import sync_plant
 
 log = logging.getLogger(__name__)
 
-DEMO_DATABASE = "greenpulse-demo.db"
+__all__ = ["DEMO_DATABASE", "DemoOptions", "DemoRefused", "SimClock", "run_demo"]
+CLOCK_SAVE_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,29 @@ class DemoOptions:
     seed: int = 1
     duration_s: float | None = None
     database_url: str | None = None
+    fresh: bool = False
+    directory: Path = Path()
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError(f"--speed must be above 0 (1 = real time), got {self.speed:g}")
+        if not self.backfill_hours >= 0:
+            raise ValueError(f"--backfill-hours cannot be negative, got {self.backfill_hours:g}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"--duration must be above 0 seconds, got {self.duration_s:g}")
 
 
-def _fresh_database() -> None:
-    """A fresh plant every run: simulated time starts now."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(DEMO_DATABASE + suffix).unlink(missing_ok=True)
+def _newest_reading(factory: sessionmaker[Session]) -> datetime | None:
+    with factory() as session:
+        newest = session.scalar(select(func.max(MeterStateRow.last_time)))
+    return newest
+
+
+async def _save_clock_every(directory: Path, clock: SimClock, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=CLOCK_SAVE_INTERVAL_S)
+        await asyncio.to_thread(demo_state.save_clock, directory, clock())
 
 
 def _broker_config(port: int) -> dict[str, object]:
@@ -72,128 +95,166 @@ def _broker_config(port: int) -> dict[str, object]:
 
 
 async def run_demo(options: DemoOptions, *, announce: bool = True) -> None:
-    """Run until Ctrl-C (or ``duration_s``), then stop every part cleanly."""
-    with open_database(_settings(options)) as db:
-        await _run(options, db, announce=announce)
+    """Run until Ctrl-C (or ``duration_s``), then stop every part cleanly.
+
+    Raises:
+        DemoRefused: another demo runs in the directory, or a port is taken; nothing
+            on disk was changed.
+    """
+    directory = options.directory.resolve()
+    with demo_state.demo_lock(directory):
+        demo_state.check_port_free(options.port, "--port")
+        demo_state.check_port_free(options.mqtt_port, "--mqtt-port")
+        await _run_locked(options, directory, announce=announce)
 
 
-def _settings(options: DemoOptions) -> Settings:
-    return Settings(
-        database_url=options.database_url or f"sqlite:///{DEMO_DATABASE}",
+async def _run_locked(options: DemoOptions, directory: Path, *, announce: bool) -> None:
+    # the simulator and the ingester are loaded by this command only
+    from ingest.service import Ingester, IngestOptions
+    from ingest.writer import BatchWriter
+    from simulator.options import SimOptions
+    from simulator.progress import BackfillBar
+    from simulator.publish import run as run_simulator
+
+    for noisy in ("amqtt", "transitions", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    database_url = options.database_url or f"sqlite:///{directory / DEMO_DATABASE}"
+    forgotten = options.fresh and await asyncio.to_thread(demo_state.forget, directory)
+    settings = Settings(
+        database_url=database_url,
         mqtt_url=f"mqtt://127.0.0.1:{options.mqtt_port}",
         mqtt_client_id="greenpulse-demo-ingest",
         plant_file=demo_plant_path(),
         factor_file=demo_plant_path().parent / "demo_factor_overrides.yaml",
         port=options.port,
     )
-
-
-async def _run(options: DemoOptions, db: Database, *, announce: bool) -> None:
-    # the simulator and the ingester are loaded by this command only
-    from ingest.service import Ingester, IngestOptions
-    from ingest.writer import BatchWriter
-    from simulator.options import SimOptions
-    from simulator.publish import run as run_simulator
-
-    if options.database_url is None:
-        await asyncio.to_thread(_fresh_database)
-    settings = _settings(options)
     plant = load_plant(settings.plant_file)
-    tokens, _ = resolve_tokens(settings)
-    clock = SimClock(datetime.now(UTC), time.monotonic(), options.speed)
+    tokens, _ = demo_state.load_or_create_tokens(directory)
 
-    storage = await asyncio.to_thread(migrate.upgrade, db.engine)
-    factory = db.sessions
-    await asyncio.to_thread(sync_plant, factory, plant)
+    with open_database(settings) as db:
+        engine, factory = db.engine, db.sessions
+        storage = await asyncio.to_thread(migrate.upgrade, engine)
+        await asyncio.to_thread(sync_plant, factory, plant)
+        start = demo_state.resume_point(
+            directory,
+            backfill_hours=options.backfill_hours,
+            newest_reading=await asyncio.to_thread(_newest_reading, factory),
+            now=datetime.now(UTC),
+        )
+        clock = SimClock(start.origin, time.monotonic(), options.speed)
 
-    broker = Broker(_broker_config(options.mqtt_port))
-    await broker.start()
-    stop = asyncio.Event()
-    stop_on_signals(stop)
+        broker = Broker(_broker_config(options.mqtt_port))
+        await broker.start()
+        stop = asyncio.Event()
+        stop_on_signals(stop)
 
-    app = create_app(settings, plant=plant, tokens=tokens, clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=options.port, log_level="warning")
-    )
-    ingester = Ingester(
-        settings,
-        plant,
-        BatchWriter(factory, plant, storage),
-        IngestOptions(mqtt_v5=False, summary_interval_s=60.0),
-        clock=clock,
-    )
-    alerts = AlertEngine(factory, plant, settings, clock=clock)
+        ingester = Ingester(
+            settings,
+            plant,
+            BatchWriter(factory, plant, storage),
+            IngestOptions(mqtt_v5=False, summary_interval_s=60.0),
+            clock=clock,
+        )
+        alerts = AlertEngine(factory, plant, settings, clock=clock)
+        # one /metrics for the one process: the API's, the ingester's and the alert engine's
+        metrics = (ingester.metrics.registry, alerts.registry)
+        app = create_app(settings, plant=plant, tokens=tokens, clock=clock, extra_metrics=metrics)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=options.port, log_level="warning")
+        )
 
-    async def announce_when_listening() -> None:
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-            await asyncio.sleep(0.05)
-        if announce:
-            _announce(options, tokens, storage.reason)
+        async def announce_when_listening() -> None:
+            while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
+                await asyncio.sleep(0.05)
+            if announce:
+                _announce(options, tokens, storage.reason, start, forgotten=forgotten)
 
-    async def stop_server_when_asked() -> None:
-        await stop.wait()
-        server.should_exit = True
+        async def stop_server_when_asked() -> None:
+            await stop.wait()
+            server.should_exit = True
 
-    async def stop_after(duration_s: float) -> None:
-        await asyncio.sleep(duration_s)
-        stop.set()
+        async def stop_after(duration_s: float) -> None:
+            await asyncio.sleep(duration_s)
+            stop.set()
 
-    tasks = [
-        asyncio.create_task(ingester.run(stop), name="ingester"),
-        asyncio.create_task(alerts.run(stop), name="alerts"),
-        asyncio.create_task(
-            run_simulator(
-                settings,
-                plant,
-                speed=options.speed,
-                backfill_days=options.backfill_hours / 24,
-                seed=options.seed,
-                options=SimOptions.realistic(),
-                stop=stop,
-                batch_size=50,
-                now=clock.origin,
+        tasks = [
+            asyncio.create_task(ingester.run(stop), name="ingester"),
+            asyncio.create_task(alerts.run(stop), name="alerts"),
+            asyncio.create_task(
+                run_simulator(
+                    settings,
+                    plant,
+                    speed=options.speed,
+                    backfill_days=start.backfill_hours / 24,
+                    seed=options.seed,
+                    options=SimOptions.realistic(),
+                    stop=stop,
+                    batch_size=500,  # gateway batches: a tenth of the messages to carry
+                    progress=BackfillBar() if announce and start.backfill_hours else None,
+                    now=clock.origin,
+                    clock=clock,
+                ),
+                name="simulator",
             ),
-            name="simulator",
-        ),
-        asyncio.create_task(server.serve(), name="api"),
-        asyncio.create_task(stop_server_when_asked(), name="stopper"),
-        asyncio.create_task(announce_when_listening(), name="announce"),
-    ]
-    for task in tasks:
-        if task.get_name() in {"ingester", "alerts", "api"}:
-            # if a core part ends (a port already in use, say), stop the whole demo
-            task.add_done_callback(lambda _: stop.set())
-    if options.duration_s is not None:
-        tasks.append(asyncio.create_task(stop_after(options.duration_s), name="timer"))
-    try:
-        await stop.wait()
-    finally:
-        stop.set()
-        server.should_exit = True
-        done, pending = await asyncio.wait(tasks, timeout=20)
-        for task in pending:
-            task.cancel()
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("demo: %s failed: %r", task.get_name(), task.exception())
-        if not server.started:
-            print(f"GreenPulse demo could not serve on port {options.port}.", flush=True)
-        with contextlib.suppress(Exception):
-            await broker.shutdown()
-        if announce:
-            print("GreenPulse demo stopped.", flush=True)
+            asyncio.create_task(server.serve(), name="api"),
+            asyncio.create_task(stop_server_when_asked(), name="stopper"),
+            asyncio.create_task(announce_when_listening(), name="announce"),
+            asyncio.create_task(_save_clock_every(directory, clock, stop), name="clock"),
+        ]
+        for task in tasks:
+            if task.get_name() in {"ingester", "alerts", "api"}:
+                # if a core part ends (a port already in use, say), stop the whole demo
+                task.add_done_callback(lambda _: stop.set())
+        if options.duration_s is not None:
+            tasks.append(asyncio.create_task(stop_after(options.duration_s), name="timer"))
+        try:
+            await stop.wait()
+        finally:
+            stop.set()
+            server.should_exit = True
+            done, pending = await asyncio.wait(tasks, timeout=20)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("demo: %s failed: %r", task.get_name(), task.exception())
+            if not server.started:
+                print(
+                    f"GreenPulse demo could not serve on port {options.port} (--port).", flush=True
+                )
+            demo_state.save_clock(directory, clock())
+            with contextlib.suppress(Exception):
+                await broker.shutdown()
+            if announce:
+                print("GreenPulse demo stopped.", flush=True)
 
 
-def _announce(options: DemoOptions, tokens: Tokens, storage: str) -> None:
+def _announce(
+    options: DemoOptions,
+    tokens: Tokens,
+    storage: str,
+    start: demo_state.ResumePoint,
+    *,
+    forgotten: bool,
+) -> None:
     base = f"http://127.0.0.1:{options.port}"
+    directory = options.directory.resolve()
+    if start.resumed:
+        kept = f"continuing the plant kept in {directory} (--fresh starts over)"
+        history = f"resumed at {start.origin:%Y-%m-%d %H:%M} UTC"
+    else:
+        kept = ("started over (--fresh): " if forgotten else "new plant: ") + (
+            f"database and tokens kept in {directory} for the next run"
+        )
+        history = f"{start.backfill_hours:g} h of history first"
     print(
         "\n".join(
             [
                 "GreenPulse demo: Gui'an battery plant (41 meters, 19.47 MW rooftop PV)",
+                f"  {kept}",
                 f"  storage:     {storage}",
                 f"  MQTT broker: mqtt://127.0.0.1:{options.mqtt_port} (embedded)",
-                f"  time:        simulated, {options.speed:g}x real time, "
-                f"{options.backfill_hours:g} h of history first",
+                f"  time:        simulated, {options.speed:g}x real time, {history}",
                 "",
                 f"  wall screen: {base}/wall/guian?token={tokens.read_token}",
                 f"  API docs:    {base}/docs (write token: {tokens.write_token})",

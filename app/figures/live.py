@@ -66,6 +66,14 @@ class _Feed:
         self.task: asyncio.Task[None] | None = None
 
 
+def clock_json(clock: Callable[[], datetime]) -> dict[str, Any]:
+    """How the time in a snapshot runs: the wall clock, or simulated ``speed`` times faster."""
+    speed = getattr(clock, "speed", None)
+    if isinstance(speed, int | float) and not isinstance(speed, bool):
+        return {"simulated": True, "speed": float(speed)}
+    return {"simulated": False, "speed": 1.0}
+
+
 class LiveHub:
     """Computes snapshots per scope and hands them to every subscriber of that scope."""
 
@@ -87,7 +95,9 @@ class LiveHub:
     def compute(self, scope: Scope) -> Snapshot:
         """One snapshot, synchronously (REST uses this too, so both always agree)."""
         with self._factory() as session:
-            return self._figures.snapshot(session, scope, self._clock())
+            snapshot = self._figures.snapshot(session, scope, self._clock())
+        snapshot["clock"] = clock_json(self._clock)
+        return snapshot
 
     @contextlib.asynccontextmanager
     async def subscribe(self, scope: Scope) -> AsyncIterator[Mailbox]:

@@ -239,10 +239,14 @@ def _power(
         name, unit = POWER_FLOWS[meter.resource]
         flow = flows.setdefault(
             name,
-            {"value": 0.0, "unit": unit, "as_of": None, "stale": False, "meters": 0, "silent": []},
+            {"value": 0.0, "unit": unit, "as_of": None, "stale": False, "meters": 0, "silent": []}
+            | {"last_value": 0.0},
         )
         state = states.get(meter.id)
         flow["meters"] += 1
+        if state is not None and state.last_rate_per_h is not None:
+            # what the meters said last, silent or not: a stale tile shows it, dimmed
+            flow["last_value"] += state.last_rate_per_h
         if state is not None and state.last_rate_per_h is not None and not stale[meter.id]:
             flow["value"] += state.last_rate_per_h
         if stale[meter.id]:
@@ -258,6 +262,12 @@ def _power(
             "value": max(0.0, consumption),
             "unit": "kW",
             "as_of": flows["grid_import"]["as_of"],
+            "last_value": max(
+                0.0,
+                flows["grid_import"]["last_value"]
+                + flows["pv"]["last_value"]
+                - flows.get("grid_export", {}).get("last_value", 0.0),
+            ),
             "stale": flows["grid_import"]["stale"] or flows["pv"]["stale"],
             "meters": 0,
             "silent": flows["grid_import"]["silent"] + flows["pv"]["silent"],

@@ -76,7 +76,9 @@ def expected(api: dict[str, Any]) -> dict[str, float | None]:
     for lever in today["levers"]:
         figures[f"lever-{lever['name']}-today"] = lever["kg"]
     for flow in ("grid_import", "pv", "grid_export", "consumption", "gas", "water"):
-        figures[f"power-{flow}"] = api["power"][flow]["value"]
+        power = api["power"][flow]
+        # a stale tile shows what its meters said last, dimmed, rather than a made-up zero
+        figures[f"power-{flow}"] = power["last_value"] if power["stale"] else power["value"]
     return figures
 
 
