@@ -9,5 +9,6 @@ from __future__ import annotations
 from app.alerts import models as alert_models
 from app.db import models
 from app.db.base import Base
+from app.energy import models as energy_models
 
-__all__ = ["Base", "alert_models", "models"]
+__all__ = ["Base", "alert_models", "energy_models", "models"]

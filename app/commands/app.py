@@ -26,6 +26,8 @@ from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
+from app.energy import api as energy_api
+from app.energy.setup import build_energy_service
 from app.figures import api as live_api
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
@@ -82,6 +84,7 @@ def create_app(
             hub=hub,
             clock=clock,
             refresh_factors=refresh_factors,
+            energy=build_energy_service(settings, the_plant),
         )
         setattr(app.state, ATTRIBUTE, state)
         nudger = asyncio.create_task(listen_for_new_data(settings, hub), name="live-nudges")
@@ -104,6 +107,7 @@ def create_app(
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
     app.include_router(alerts_api.router)
+    app.include_router(energy_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     registry = CollectorRegistry()
