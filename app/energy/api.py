@@ -20,7 +20,7 @@ from app.api.state import AppState, StateDep
 from app.auth.deps import ReadAccess, WriteAccess
 from app.domain.periods import date_range_bounds, local_date
 from app.domain.standard_coal import CoefficientNotFound
-from app.energy import reports, schemas
+from app.energy import reports, schemas, store
 from app.energy.cost import cost_report
 from app.energy.service import EnergyNotConfigured, ResolvedBaseline
 from app.figures.service import Scope
@@ -166,6 +166,24 @@ def refit_baseline(
     scope = _scope(state, plant, site_id, area_id)
     with _errors():
         resolved = state.energy.refit(session, scope, body, now=state.clock(), by="api")
+    return _baseline_json(scope, resolved)
+
+
+@router.delete("/baseline", response_model=schemas.Baseline)
+def drop_baseline(
+    site_id: str,
+    state: StateDep,
+    plant: PlantDep,
+    session: SessionDep,
+    _: WriteAccess,
+    area_id: AreaQuery = None,
+) -> schemas.Baseline:
+    """Drop the stored refit: the scope goes back to the energy file's baseline (if any)."""
+    scope = _scope(state, plant, site_id, area_id)
+    store.drop_baseline(session, site_id, area_id)
+    resolved = state.energy.baseline(session, scope)
+    if resolved is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no baseline left for {scope.key}")
     return _baseline_json(scope, resolved)
 
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.domain.enpi_model import BaselineModel, BaselinePoint, ValidityRules, fit_baseline
@@ -81,3 +81,13 @@ def stored_baseline(
     ]
     model = fit_baseline(points, model_id=row.model_id, rules=ValidityRules(**row.rules))
     return model, row
+
+
+def drop_baseline(session: Session, site_id: str, area_id: str | None) -> bool:
+    """Remove the stored baseline of a site or area; whether there was one."""
+    result = session.execute(
+        delete(EnergyBaselineRow).where(
+            EnergyBaselineRow.site_id == site_id, EnergyBaselineRow.area_id == (area_id or "")
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -24,7 +24,7 @@ from app.plant.sync import sync_plant
 from ingest.decode import DecodedReading
 from ingest.writer import BatchWriter
 from tests.conftest import Backend
-from tests.domain.test_energy_worked_examples import num, table
+from tests.energy.doc_tables import num, table
 
 ZONE = ZoneInfo("Asia/Shanghai")
 OVERRIDES = demo_plant_path().parent / "demo_factor_overrides.yaml"
@@ -121,7 +121,7 @@ BASE = "/api/v1/sites/guian/energy"
 
 
 async def test_tou_day_cost_matches_the_worked_example(client: httpx.AsyncClient) -> None:
-    day = {"start": "2026-03-10", "end": "2026-03-11", "by": "hour", "shift_kwh": 1000}
+    day = {"start": "2026-03-10", "end": "2026-03-11", "by": "hour", "shift_kwh": "1000"}
     response = await client.get(f"{BASE}/cost", params=day, headers=READ)
     assert response.status_code == 200, response.text
     cost = response.json()
@@ -215,6 +215,13 @@ async def test_a_short_baseline_is_not_valid_and_claims_nothing(client: httpx.As
     report = (await client.get(f"{BASE}/savings", params=period, headers=READ)).json()
     assert not report["valid"] and report["total"]["kwh"] is None
     assert all(p["saving_kwh"] is None for p in report["periods"])
+    # dropping the refit goes back to the energy file's baseline (valid, 12 months)
+    assert (await client.delete(f"{BASE}/baseline", headers=READ)).status_code == 403
+    back = await client.delete(f"{BASE}/baseline", headers=WRITE)
+    assert back.status_code == 200 and back.json()["source"] == "energy_file"
+    assert back.json()["valid"] and back.json()["n"] == 12
+    report = (await client.get(f"{BASE}/savings", params=period, headers=READ)).json()
+    assert report["valid"] and report["total"]["kwh"] != 0
 
 
 async def test_enpi_scorecard_and_targets(client: httpx.AsyncClient) -> None:
@@ -274,6 +281,10 @@ async def test_area_routes_and_auth(client: httpx.AsyncClient) -> None:
         assert (await client.get(f"{BASE}/{route}", headers=bad)).status_code == 401, route
     body = {"start": "2026-04-01", "end": "2026-04-13"}
     assert (await client.post(f"{BASE}/baseline", json=body)).status_code == 401
+    assert (await client.delete(f"{BASE}/baseline")).status_code == 401
+    # an area has no baseline until one is refitted on its own feeders
+    area_base = {"area_id": "formation"}
+    assert (await client.get(f"{BASE}/baseline", params=area_base, headers=READ)).status_code == 404
     area = {"area_id": "utilities", "start": "2026-03-10", "end": "2026-03-11"}
     kgce = (await client.get(f"{BASE}/comprehensive", params=area, headers=READ)).json()
     assert {line["carrier"] for line in kgce["lines"]} == {"gas", "water"}
