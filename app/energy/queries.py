@@ -1,6 +1,7 @@
 """The one read of metered quantities behind every energy figure.
 
-Energy figures read the rollups through ``rollup_buckets`` only, so the bucket
+Energy figures read the rollups through ``rollup_buckets`` only (certificates
+through ``certificates``), so the bucket
 resolution they use is one constant (``ENERGY_RESOLUTION``) and one parameter.
 Plain queries on a session the caller owns; nothing here commits.
 """
@@ -8,12 +9,12 @@ Plain queries on a session the caller owns; nothing here commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import RollupRow
+from app.db.models import GreenCertificateRow, RollupRow
 
 ENERGY_RESOLUTION = "hour"
 """The rollup resolution energy figures are computed from (cost needs buckets within ToU bands)."""
@@ -40,3 +41,16 @@ def rollup_buckets(
         .order_by(RollupRow.bucket_start)
     ).all()
     return [(meter_id, bucket, float(quantity)) for meter_id, bucket, quantity in rows]
+
+
+def certificates(
+    session: Session, site_id: str, first_day: date, last_day: date
+) -> Sequence[GreenCertificateRow]:
+    """The site's certificates whose period overlaps these site-local days."""
+    return session.scalars(
+        select(GreenCertificateRow).where(
+            GreenCertificateRow.site_id == site_id,
+            GreenCertificateRow.period_start <= last_day,
+            GreenCertificateRow.period_end > first_day,
+        )
+    ).all()

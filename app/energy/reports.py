@@ -135,7 +135,7 @@ def comprehensive(
     now: datetime,
 ) -> schemas.Comprehensive:
     series = service.series(session, scope, start, end)
-    perf, ids = service.performance(series, start, end, factors, at=now)
+    perf, ids = service.performance(session, series, start, end, factors, at=now)
     ce = perf.comprehensive
     units = series.totals(start, end).production_units
     return schemas.Comprehensive(
@@ -183,7 +183,7 @@ def scorecard(
     months: list[schemas.ScorecardMonth] = []
     ids: dict[str, list[str]] = {}
     for m_start, m_end in split_periods(start, end, "month", scope.site.zone):
-        perf, used = service.performance(series, m_start, m_end, factors, at=now)
+        perf, used = service.performance(session, series, m_start, m_end, factors, at=now)
         for key, values in used.items():
             ids.setdefault(key, [])
             ids[key] += [v for v in values if v not in ids[key]]
@@ -231,7 +231,7 @@ def targets(
 ) -> schemas.TargetsReport:
     settings = service.settings_for(scope.site.id)
     series = service.series(session, scope, start, end)
-    perf, ids = service.performance(series, start, end, factors, at=now)
+    perf, ids = service.performance(session, series, start, end, factors, at=now)
     specs = {t.target.id: t for t in settings.targets}
     lines = []
     for status in perf.targets:

@@ -126,7 +126,12 @@ class ScopeSeries:
 
 
 def carbon_for(
-    series: ScopeSeries, start: datetime, end: datetime, factors: Sequence[EmissionFactor]
+    series: ScopeSeries,
+    start: datetime,
+    end: datetime,
+    factors: Sequence[EmissionFactor],
+    *,
+    certificate_kwh: float = 0.0,
 ) -> CarbonFigures | None:
     """The carbon domain's inventory for ``[start, end)`` (None when no grid factor is known)."""
     site = series.scope.site
@@ -147,7 +152,7 @@ def carbon_for(
         water_m3=t("water"),
         water_reuse_m3=t("water_reuse"),
     )
-    return compute_carbon(energy, resolved)
+    return compute_carbon(energy, resolved, certificate_kwh=certificate_kwh)
 
 
 def split_periods(

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from app.domain.carbon import allocate_certificates
 from app.domain.energy_performance import EnergyPerformance, baseline_energy_kwh, energy_performance
 from app.domain.energy_settings import EnergySettings
 from app.domain.enpi import PeriodUse, enpi_ratios
 from app.domain.enpi_model import BaselineModel, BaselinePoint, ValidityRules, fit_baseline
 from app.domain.factors import EmissionFactor
+from app.domain.periods import date_range_bounds, local_date
+from app.domain.plant import Resource
 from app.energy import queries, schemas, store
 from app.energy.catalogue import CoefficientCatalogue
 from app.energy.models import EnergyBaselineRow
@@ -72,8 +75,34 @@ class EnergyService:
         minutes = RESOLUTION_MINUTES.get(self.resolution, 60)
         return ScopeSeries.from_rows(scope, start, end, rows, flow_of, minutes)
 
+    def certificate_kwh(
+        self, session: Session, series: ScopeSeries, start: datetime, end: datetime
+    ) -> float:
+        """Certificate-covered grid import of ``[start, end)`` (whole site only).
+
+        Each certificate covers the import of its own period in time order until used
+        up (``allocate_certificates``), as in the live figures.
+        """
+        if not series.whole_site:
+            return 0.0
+        site = series.scope.site
+        zone = site.zone
+        meters = [m.id for m in site.meters if m.resource is Resource.ELECTRICITY_IMPORT]
+        last = local_date(end - timedelta(microseconds=1), zone)
+        covered = 0.0
+        for cert in queries.certificates(session, site.id, local_date(start, zone), last):
+            cert_start, cert_end = date_range_bounds(cert.period_start, cert.period_end, zone)
+            lo, hi = max(cert_start, start), min(cert_end, end)
+            if hi <= lo:
+                continue
+            before = _sum(queries.rollup_buckets(session, meters, cert_start, lo, self.resolution))
+            during = _sum(queries.rollup_buckets(session, meters, lo, hi, self.resolution))
+            covered += allocate_certificates(cert.mwh * 1000, before, during)
+        return min(covered, series.total("import", start, end))
+
     def performance(
         self,
+        session: Session,
         series: ScopeSeries,
         start: datetime,
         end: datetime,
@@ -84,11 +113,10 @@ class EnergyService:
     ) -> tuple[EnergyPerformance, dict[str, list[str]]]:
         """The domain's figures for ``[start, end)`` and the ids of the factors behind CO₂."""
         settings = self.settings_for(series.scope.site.id)
-        totals = series.totals(start, end)
-        carbon = carbon_for(series, start, end, factors)
+        certificates = self.certificate_kwh(session, series, start, end)
+        totals = replace(series.totals(start, end), certificate_kwh=certificates)
+        carbon = carbon_for(series, start, end, factors, certificate_kwh=certificates)
         if carbon is not None:
-            from dataclasses import replace
-
             totals = replace(
                 totals,
                 co2_location_kg=carbon.inventory_location_kg,
@@ -161,8 +189,6 @@ class EnergyService:
         Raises:
             ValueError: fewer than 3 periods with readings, or a bad period.
         """
-        from app.domain.periods import date_range_bounds
-
         settings = self.settings_for(scope.site.id)
         start, end = date_range_bounds(request.start, request.end, scope.site.zone)
         series = self.series(session, scope, start, end)
@@ -210,7 +236,7 @@ class EnergyService:
         ids: dict[str, list[str]] = {}
         for start, end in (reporting, baseline):
             series = self.series(session, scope, start, end)
-            perf, used = self.performance(series, start, end, factors, at=now)
+            perf, used = self.performance(session, series, start, end, factors, at=now)
             totals = series.totals(start, end)
             co2 = perf.indicators.get("unit_product_carbon")
             co2_kg = None if co2 is None else co2 * totals.production_units
@@ -300,3 +326,7 @@ def _ids(carbon: object, key: str) -> list[str]:
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
+
+
+def _sum(rows: Sequence[tuple[str, datetime, float]]) -> float:
+    return math.fsum(quantity for _, _, quantity in rows)

@@ -255,6 +255,9 @@ async def test_enpi_scorecard_and_targets(client: httpx.AsyncClient) -> None:
     kgce_per_unit = march["unit_product_energy"]["actual"]
     assert kgce_per_unit == pytest.approx((18_500 * 0.1229 + 2000 * 34900 / 29307.6 + 25.71) / 1e4)
     assert march["unit_product_energy"]["score"] is not None
+    # the demo plant's 30 GWh of 2026 certificates cover all of March's import
+    assert march["renewable_share"]["actual"] == pytest.approx(1.0)
+    assert march["renewable_share"]["score"] == pytest.approx(100.0)
     live = (await client.get(f"{BASE}/scorecard/live", headers=READ)).json()
     assert live["months"][0]["label"] == "live"
 
