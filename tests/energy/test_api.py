@@ -293,3 +293,13 @@ async def test_area_routes_and_auth(client: httpx.AsyncClient) -> None:
     assert {line["carrier"] for line in kgce["lines"]} == {"gas", "water"}
     missing = await client.get(f"{BASE}/cost", params={"area_id": "nowhere"}, headers=READ)
     assert missing.status_code == 404
+
+
+async def test_every_energy_route_documents_its_response_model(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    energy = {path: ops for path, ops in paths.items() if "/energy/" in path}
+    assert len(energy) == 8
+    for path, ops in energy.items():
+        for method, op in ops.items():
+            schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+            assert schema["$ref"].startswith("#/components/schemas/"), (method, path)
