@@ -70,6 +70,14 @@ def electricity(kwh: float) -> dict[str, float]:
     return {"el-grid-in-1": kwh / 2 / MULTIPLIER, "el-grid-in-2": kwh / 2 / MULTIPLIER}
 
 
+ELECTRODE_SHARE = 0.2  # of the site's electricity, on the electrode workshop's feeders
+ELECTRODE_FEEDERS = {"el-coating-1": 0.4, "el-coating-2": 0.4, "el-calender": 0.2}
+
+
+def electrode(kwh: float) -> dict[str, float]:
+    return {meter: kwh * ELECTRODE_SHARE * part for meter, part in ELECTRODE_FEEDERS.items()}
+
+
 def readings(plant: Plant) -> list[DecodedReading]:
     registers = Registers(plant)
     # example 3 and 4: one day under the ToU tariff, with gas, water and production
@@ -92,7 +100,10 @@ def readings(plant: Plant) -> list[DecodedReading]:
     for index, (units, kwh) in enumerate(days):
         day = BASELINE_DAY + timedelta(days=index)
         for hour in range(24):
-            registers.hour(local(day, hour), electricity(kwh / 24) | {"prod-cells": units / 24})
+            registers.hour(
+                local(day, hour),
+                electricity(kwh / 24) | electrode(kwh / 24) | {"prod-cells": units / 24},
+            )
     return registers.readings
 
 
@@ -204,6 +215,29 @@ async def test_refit_baseline_and_savings_match_the_worked_examples(
     money = Decimal(total["money"]["amount"])
     assert money == pytest.approx(Decimal(str(total["kwh"])) * price, rel=Decimal("1e-5"))
     assert report["periods"][-1]["cusum_money"]["rounded"] == total["money"]["rounded"]
+
+
+async def test_an_area_has_its_own_baseline_and_savings(client: httpx.AsyncClient) -> None:
+    body = {"start": "2026-04-01", "end": "2026-04-13", "granularity": "day"}
+    area = {"area_id": "electrode"}
+    fitted = await client.post(f"{BASE}/baseline", params=area, json=body, headers=WRITE)
+    assert fitted.status_code == 200, fitted.text
+    model = fitted.json()
+    expected = {row[0]: num(row[1]) for row in table("baseline-model")}
+    assert model["area_id"] == "electrode" and model["valid"]
+    assert model["kwh_per_unit"] == pytest.approx(expected["kwh_per_unit"] * ELECTRODE_SHARE)
+    assert model["r_squared"] == pytest.approx(expected["r_squared"], abs=5e-5)
+    # the site keeps the energy file's baseline
+    site = (await client.get(f"{BASE}/baseline", headers=READ)).json()
+    assert site["source"] == "energy_file" and site["model_id"] == "guian-cells-2025"
+    period = area | {"start": "2026-04-13", "end": "2026-04-17"}
+    report = (await client.get(f"{BASE}/savings", params=period, headers=READ)).json()
+    total = num(table("savings")[-1][5]) * ELECTRODE_SHARE
+    assert report["total"]["kwh"] == pytest.approx(total, abs=1e-3)
+    day = area | {"start": "2026-04-13", "end": "2026-04-14", "by": "day"}
+    cost = (await client.get(f"{BASE}/cost", params=day, headers=READ)).json()
+    assert cost["quantity"] == pytest.approx(num(table("savings")[0][2]) * ELECTRODE_SHARE)
+    assert cost["demand"] == [] and cost["demand_cost"] is None
 
 
 async def test_a_short_baseline_is_not_valid_and_claims_nothing(client: httpx.AsyncClient) -> None:
