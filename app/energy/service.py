@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from app.domain.carbon import allocate_certificates
+from app.domain.carbon import CarbonFigures, allocate_certificates
 from app.domain.energy_performance import EnergyPerformance, baseline_energy_kwh, energy_performance
 from app.domain.energy_settings import EnergySettings
 from app.domain.enpi import PeriodUse, enpi_ratios
@@ -127,8 +127,8 @@ class EnergyService:
         )
         ids = {
             "kgce": list(perf.comprehensive.coefficient_ids),
-            "co2_location_kg": [] if carbon is None else _ids(carbon, "inventory_location_kg"),
-            "co2_market_kg": [] if carbon is None else _ids(carbon, "inventory_market_kg"),
+            "co2_location_kg": _ids(carbon, "inventory_location_kg"),
+            "co2_market_kg": _ids(carbon, "inventory_market_kg"),
         }
         return perf, ids
 
@@ -138,17 +138,7 @@ class EnergyService:
         """The stored refit for the scope, else (whole site) the energy file's baseline."""
         stored = store.stored_baseline(session, scope.site.id, scope.area_id)
         if stored is not None:
-            model, row = stored
-            points = tuple(
-                BaselinePoint(
-                    datetime.fromisoformat(p["start"]),
-                    datetime.fromisoformat(p["end"]),
-                    p["energy_kwh"],
-                    p["production_units"],
-                    p.get("degree_days"),
-                )
-                for p in row.points
-            )
+            model, points, row = stored
             return ResolvedBaseline(model, "stored", points, row.granularity, row)
         settings = self.energy.get(scope.site.id)
         if scope.area_id is None and settings is not None and settings.baseline is not None:
@@ -319,9 +309,8 @@ class EnergyService:
         )
 
 
-def _ids(carbon: object, key: str) -> list[str]:
-    factor_ids: Mapping[str, tuple[str, ...]] = getattr(carbon, "factor_ids")  # noqa: B009
-    return list(factor_ids.get(key, ()))
+def _ids(carbon: CarbonFigures | None, key: str) -> list[str]:
+    return [] if carbon is None else list(carbon.factor_ids.get(key, ()))
 
 
 def _or(value: float | None, default: float) -> float:

@@ -60,7 +60,7 @@ def save_baseline(
 
 def stored_baseline(
     session: Session, site_id: str, area_id: str | None
-) -> tuple[BaselineModel, EnergyBaselineRow] | None:
+) -> tuple[BaselineModel, tuple[BaselinePoint, ...], EnergyBaselineRow] | None:
     """The stored baseline refitted from its points (exactly as when it was saved)."""
     row = session.scalars(
         select(EnergyBaselineRow).where(
@@ -69,7 +69,7 @@ def stored_baseline(
     ).first()
     if row is None:
         return None
-    points = [
+    points = tuple(
         BaselinePoint(
             datetime.fromisoformat(p["start"]),
             datetime.fromisoformat(p["end"]),
@@ -78,9 +78,9 @@ def stored_baseline(
             None if p.get("degree_days") is None else float(p["degree_days"]),
         )
         for p in row.points
-    ]
+    )
     model = fit_baseline(points, model_id=row.model_id, rules=ValidityRules(**row.rules))
-    return model, row
+    return model, points, row
 
 
 def drop_baseline(session: Session, site_id: str, area_id: str | None) -> bool:
