@@ -319,6 +319,10 @@ async def test_area_routes_and_auth(client: httpx.AsyncClient) -> None:
     body = {"start": "2026-04-01", "end": "2026-04-13"}
     assert (await client.post(f"{BASE}/baseline", json=body)).status_code == 401
     assert (await client.delete(f"{BASE}/baseline")).status_code == 401
+    # a baseline period without readings cannot be fitted: said, not guessed
+    empty = {"start": "2025-06-01", "end": "2025-06-10"}
+    refused = await client.post(f"{BASE}/baseline", json=empty, headers=WRITE)
+    assert refused.status_code == 422 and "at least 3 points" in refused.json()["detail"]
     # an area has no baseline until one is refitted on its own feeders
     area_base = {"area_id": "formation"}
     assert (await client.get(f"{BASE}/baseline", params=area_base, headers=READ)).status_code == 404
