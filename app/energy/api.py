@@ -41,7 +41,7 @@ def _errors() -> Iterator[None]:
     except EnergyNotConfigured as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except (ValueError, LookupError, CoefficientNotFound) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 def _period(
@@ -52,7 +52,7 @@ def _period(
     first = start or today.replace(day=1)
     after = end or today + timedelta(days=1)
     if after <= first:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "end must be after start")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
     return date_range_bounds(first, after, zone)
 
 
