@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     factor_file: Path | None = Field(
         default=None, description="operator emission-factor overrides (YAML)"
     )
+    energy_file: Path | None = Field(
+        default=None,
+        description="site energy file (baseline, tariffs, scorecard, targets); when unset, "
+        "<plant>.energy.yaml beside the plant file if it exists, else the packaged demo's",
+    )
     api_token: SecretStr | None = Field(
         default=None, description="bearer token for write and admin routes"
     )

@@ -10,5 +10,6 @@ from app.alerts import models as alert_models
 from app.auth import named_tokens
 from app.db import change_feed, models
 from app.db.base import Base
+from app.energy import models as energy_models
 
-__all__ = ["Base", "alert_models", "change_feed", "models", "named_tokens"]
+__all__ = ["Base", "alert_models", "change_feed", "energy_models", "models", "named_tokens"]

@@ -24,6 +24,7 @@ from app.carbon.catalogue import Catalogue
 from app.config import Settings
 from app.db.timescale import StorageInfo
 from app.domain.plant import Plant
+from app.energy.service import EnergyService
 from app.figures.live import LiveHub
 from app.figures.service import FigureService
 
@@ -49,6 +50,8 @@ class AppState:
     clock: Callable[[], datetime]
     refresh_factors: Callable[[Session], None]
     """Re-read the operator's emission factors into ``figures`` (after one changes)."""
+    energy: EnergyService
+    """The sites' energy settings (energy file) and the kgce coefficient catalogue."""
 
 
 def state_of(app: ASGIApp) -> AppState:

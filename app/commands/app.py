@@ -32,6 +32,8 @@ from app.db import schema_guard
 from app.db.change_feed import KINDS, ChangeFeed, watch_writes
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
+from app.energy import api as energy_api
+from app.energy.setup import build_energy_service
 from app.figures import api as live_api
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
@@ -95,6 +97,7 @@ def create_app(
             hub=hub,
             clock=clock,
             refresh_factors=refresh_factors,
+            energy=build_energy_service(settings, the_plant),
         )
         setattr(app.state, ATTRIBUTE, state)
         nudger = asyncio.create_task(listen_for_new_data(settings, hub), name="live-nudges")
@@ -135,6 +138,7 @@ def create_app(
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
     app.include_router(alerts_api.router)
+    app.include_router(energy_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     registry = CollectorRegistry()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from app.domain.energy_settings import BaselineSpec, EnergyBoundary, EnergySettings, TargetSpec
 from app.domain.enpi_model import BaselinePoint, ValidityRules
+from app.domain.plant import Plant
 from app.domain.scorecard import INDICATORS, IndicatorSpec
 from app.domain.standard_coal import CARRIERS, CoalCoefficient, coefficient_from_heating_value
 from app.domain.targets import IntensityTarget
@@ -40,6 +41,43 @@ class EnergyFileError(ValueError):
 def demo_energy_path() -> Path:
     """The packaged demo plant's energy file."""
     return Path(str(files("app.data").joinpath("plants", DEMO_ENERGY_FILE)))
+
+
+def energy_path_for(energy_file: Path | None, plant_file: Path | None) -> Path | None:
+    """The energy file to use: the setting, else ``<plant>.energy.yaml`` beside the plant
+    file (None when there is none), else (no plant file: the demo plant) the demo's."""
+    if energy_file is not None:
+        return energy_file
+    if plant_file is None:
+        return demo_energy_path()
+    name = plant_file.name.removesuffix(".yaml").removesuffix(".yml") + ".energy.yaml"
+    beside = plant_file.with_name(name)
+    return beside if beside.is_file() else None
+
+
+def load_plant_energy(path: Path, plant: Plant) -> dict[str, EnergySettings]:
+    """Read an energy file for the plant site it names (its ``site`` key).
+
+    Raises:
+        EnergyFileError: unreadable, invalid, or naming a site the plant does not have.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise EnergyFileError(f"{path}: cannot be read: {exc}") from exc
+    site_id = data.get("site") if isinstance(data, dict) else None
+    sites = {s.id: s for s in plant.sites}
+    if site_id not in sites:
+        raise EnergyFileError(f"{path}: site: {site_id!r} is not a site of the plant file")
+    site = sites[site_id]
+    settings = parse_energy_file(
+        text,
+        zone=site.zone,
+        source=str(path),
+        meter_ids=frozenset(m.id for m in site.meters),
+    )
+    return {site.id: settings}
 
 
 def load_energy_file(
