@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ import msgspec
 
 from app.domain.plant import Plant
 from app.domain.register_runs import from_micros, micros
-from app.domain.units import UnitMismatchError, UnknownUnitError, check_compatible
+from app.domain.units import UnitMismatchError, UnknownUnitError, check_compatible, parse_unit
 
 EPOCH_MS_THRESHOLD: Final = 1e11
 """Numeric timestamps above this are epoch milliseconds (1e11 s is the year 5138)."""
@@ -33,10 +34,20 @@ EPOCH_MS_THRESHOLD: Final = 1e11
 OLDEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 """Readings before this are a meter clock that was never set, not history."""
 
+MAX_VALUE: Final = 1e15
+"""Largest canonical value (after multiplier and unit factor) a reading may have.
+
+Beyond 2**53 (~9e15) a float no longer holds whole units, so register differences
+would be noise; 1e15 kWh is thirty times the world's yearly electricity. Any larger
+value is a fault, and it must be refused here: a value that overflows to infinity
+after conversion cannot be stored and would fail its whole batch."""
+
 SEQ_MAX: Final = 2**31 - 1  # readings.seq is a 32-bit integer column
 TOPIC_MAX: Final = 512  # rejected_messages.topic
 METER_ID_MAX: Final = 64  # rejected_messages.meter_id
+DETAIL_MAX: Final = 8192  # rejected_messages.detail is text; keep dead letters small
 _VALUE_REPR_MAX: Final = 80
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 class Reason(StrEnum):
@@ -59,10 +70,14 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     ANCIENT_TIMESTAMP = "ancient_timestamp"
+    VALUE_OUT_OF_RANGE = "value_out_of_range"  # beyond MAX_VALUE after unit and multiplier
+    INVALID_TEXT = "invalid_text"  # NUL or a lone surrogate in a meter id or unit
     SEQ_OUT_OF_RANGE = "seq_out_of_range"
     BATCH_TOO_LARGE = "batch_too_large"
     EMPTY_BATCH = "empty_batch"
+    INTERNAL_ERROR = "internal_error"  # the decoder raised (a bug); detail holds the traceback
     WRITE_FAILED = "write_failed"  # set by the ingest loop: the writer refused a message
+    QUARANTINED = "quarantined"  # set by the ingest loop: in flight at repeated failures
 
 
 class DecodedReading(msgspec.Struct, frozen=True):
@@ -133,6 +148,7 @@ class MeterRef:
 
     site_id: str
     unit: str
+    multiplier: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +157,7 @@ class PlantIndex:
 
     sites: frozenset[str]
     meters: Mapping[str, MeterRef]
-    _units: dict[tuple[str, str], tuple[Reason, str] | None] = field(
+    _units: dict[tuple[str, str], tuple[Reason, str] | float] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -149,27 +165,42 @@ class PlantIndex:
     def from_plant(cls, plant: Plant) -> PlantIndex:
         return cls(
             sites=frozenset(site.id for site in plant.sites),
-            meters={meter.id: MeterRef(site.id, meter.unit) for site, meter in plant.meters()},
+            meters={
+                meter.id: MeterRef(site.id, meter.unit, meter.multiplier)
+                for site, meter in plant.meters()
+            },
         )
 
     def unit_problem(self, sent: str, configured: str) -> tuple[Reason, str] | None:
-        """Why ``sent`` cannot be a reading of a meter configured in ``configured``.
+        """Why ``sent`` cannot be a reading of a meter configured in ``configured``."""
+        judged = self._unit(sent, configured)
+        return None if isinstance(judged, float) else judged
+
+    def raw_limit(self, sent: str, meter: MeterRef) -> float:
+        """The largest raw value in ``sent`` whose canonical value is within ``MAX_VALUE``
+        (0.0 for a unit the meter cannot take)."""
+        judged = self._unit(sent, meter.unit)
+        return MAX_VALUE / (judged * meter.multiplier) if isinstance(judged, float) else 0.0
+
+    def _unit(self, sent: str, configured: str) -> tuple[Reason, str] | float:
+        """The problem with ``sent`` for a meter in ``configured``, or its unit factor.
 
         Cached per pair: a gateway sends the same few spellings millions of times.
         """
         key = (sent, configured)
-        if key in self._units:
-            return self._units[key]
-        problem: tuple[Reason, str] | None = None
+        judged = self._units.get(key)
+        if judged is not None:
+            return judged
         try:
             check_compatible(sent, configured)
+            judged = parse_unit(sent).factor
         except UnknownUnitError as exc:
-            problem = (Reason.UNKNOWN_UNIT, str(exc))
+            judged = (Reason.UNKNOWN_UNIT, _cut(str(exc), DETAIL_MAX))
         except UnitMismatchError as exc:
-            problem = (Reason.UNIT_MISMATCH, str(exc))
+            judged = (Reason.UNIT_MISMATCH, _cut(str(exc), DETAIL_MAX))
         if len(self._units) < 10_000:  # bounded: units are free text from the wire
-            self._units[key] = problem
-        return problem
+            self._units[key] = judged
+        return judged
 
 
 class InvalidReadingError(Exception):
@@ -217,8 +248,10 @@ def decode(
 ) -> Decoded:
     """Decode one MQTT message into readings and rejections.
 
-    Never raises for bad input: one bad reading of a batch becomes one
-    rejection and the others go on.
+    Total: for any topic and any bytes it returns, never raises. One bad reading of a
+    batch becomes one rejection and the others go on; a message that makes the decoder
+    itself fail (a bug) becomes one ``internal_error`` rejection with the traceback.
+    Both lists are empty only for GreenPulse's own topics (``is_own_topic``).
 
     Args:
         topic: the topic the message was published to.
@@ -231,29 +264,63 @@ def decode(
     limits = limits or Limits()
     levels = tuple(topic.split("/"))
     ctx = Context(topic, levels, plant, now, limits)
-    if len(payload) > limits.max_payload_bytes:
+    try:
+        if is_own_topic(levels, prefix):
+            return [], []
+        if len(payload) > limits.max_payload_bytes:
+            return [], [
+                _reject(
+                    ctx,
+                    Reason.PAYLOAD_TOO_LARGE,
+                    f"payload is {len(payload)} bytes, the limit is {limits.max_payload_bytes}",
+                    payload[: limits.stored_payload_bytes],
+                    _topic_meter(levels),
+                )
+            ]
+        fmt = format_for(levels, prefix)
+        if fmt is None:
+            return [], [
+                _reject(
+                    ctx,
+                    Reason.UNKNOWN_TOPIC,
+                    f"topic shape not recognised; expected {prefix}/{{site}}/{{meter}}/reading "
+                    f"or {prefix}/{{site}}/gateway/{{gateway}}/batch",
+                    payload,
+                    None,
+                )
+            ]
+        return fmt.decode(payload, ctx)
+    except Exception:  # a bug must cost one dead letter, not the ingester
         return [], [
             _reject(
                 ctx,
-                Reason.PAYLOAD_TOO_LARGE,
-                f"payload is {len(payload)} bytes, the limit is {limits.max_payload_bytes}",
-                payload[: limits.stored_payload_bytes],
-                _topic_meter(levels),
+                Reason.INTERNAL_ERROR,
+                "the decoder failed on this message:\n" + traceback.format_exc(),
+                bytes(payload),
+                None,
             )
         ]
+
+
+def format_for(levels: tuple[str, ...], prefix: str) -> TopicFormat | None:
+    """The payload format of a topic (split on ``/``), ``None`` when no format claims it.
+
+    The one place topics are dispatched: a new format is one more entry in ``FORMATS``
+    (a Sparkplug B decoder replaces the ``sparkplug_b`` entry's ``decode``).
+    """
     for fmt in FORMATS:
         if fmt.matches(levels, prefix):
-            return fmt.decode(payload, ctx)
-    return [], [
-        _reject(
-            ctx,
-            Reason.UNKNOWN_TOPIC,
-            f"topic shape not recognised; expected {prefix}/{{site}}/{{meter}}/reading "
-            f"or {prefix}/{{site}}/gateway/{{gateway}}/batch",
-            payload,
-            None,
-        )
-    ]
+            return fmt
+    return None
+
+
+def is_own_topic(levels: tuple[str, ...], prefix: str) -> bool:
+    """GreenPulse's own output under the prefix (``{site}/live`` hints, ``{site}/alerts``):
+    received because the ingester subscribes to the whole prefix, and ignored."""
+    return len(levels) == 3 and levels[0] == prefix and levels[2] in _OWN_SUFFIXES
+
+
+_OWN_SUFFIXES: Final = frozenset({"live", "alerts"})
 
 
 # --- formats ----------------------------------------------------------------------------------
@@ -318,6 +385,7 @@ def _decode_batch(payload: bytes, ctx: Context) -> Decoded:
                     Reason.WRONG_TYPE, f"meter must be a string, got {_show(raw_meter)}"
                 )
             meter_id = raw_meter
+            _storable(meter_id, "meter")
             meter = _known_meter(ctx, site_id, meter_id)
             readings.append(_reading(entry, site_id, meter_id, meter, ctx))
         except InvalidReadingError as exc:
@@ -366,6 +434,7 @@ def _valid_batch(payload: bytes, site_id: str, ctx: Context) -> list[DecodedRead
         return None
     meters = ctx.plant.meters
     unit_problem = ctx.plant.unit_problem
+    raw_limit = ctx.plant.raw_limit
     latest = micros(ctx.now + ctx.limits.max_future)
     oldest = micros(ctx.limits.oldest)
     readings: list[DecodedReading] = []
@@ -375,7 +444,9 @@ def _valid_batch(payload: bytes, site_id: str, ctx: Context) -> list[DecodedRead
             return None
         value = item.value
         seq = item.seq
-        if not 0.0 <= value < math.inf or (seq is not None and not 0 <= seq <= SEQ_MAX):
+        if not 0.0 <= value <= raw_limit(item.unit, meter) or (
+            seq is not None and not 0 <= seq <= SEQ_MAX
+        ):
             return None
         ts = item.ts
         if type(ts) is int and 0 <= ts < 2**53:
@@ -384,11 +455,11 @@ def _valid_batch(payload: bytes, site_id: str, ctx: Context) -> list[DecodedRead
         elif isinstance(ts, str):
             try:
                 time = datetime.fromisoformat(ts)
-            except ValueError:
+                if time.utcoffset() is None:
+                    return None
+                time_us = micros(time)
+            except (ValueError, OverflowError):
                 return None
-            if time.utcoffset() is None:
-                return None
-            time_us = micros(time)
         else:
             try:
                 time_us = micros(_from_epoch(float(ts)))
@@ -445,9 +516,16 @@ def _reading(
     unit = _required(body, "unit")
     if not isinstance(unit, str):
         raise InvalidReadingError(Reason.WRONG_TYPE, f"unit must be a string, got {_show(unit)}")
+    _storable(unit, "unit")
     problem = ctx.plant.unit_problem(unit, meter.unit)
     if problem is not None:
         raise InvalidReadingError(*problem)
+    if value > ctx.plant.raw_limit(unit, meter):
+        raise InvalidReadingError(
+            Reason.VALUE_OUT_OF_RANGE,
+            f"value {value:g} {_cut(unit)} is over {MAX_VALUE:g} {meter.unit} after the unit "
+            f"and the meter's multiplier (x{meter.multiplier:g})",
+        )
     seq = _seq(body.get("seq"))
     return DecodedReading(site_id, meter_id, micros(time), value, unit.strip(), seq)
 
@@ -466,7 +544,12 @@ def _timestamp(raw: object, ctx: Context) -> datetime:
                 f"ts {_show(raw)} has no UTC offset; add one, e.g. +08:00 or Z",
             )
     elif isinstance(raw, int | float) and not isinstance(raw, bool):
-        seconds = float(raw)
+        try:
+            seconds = float(raw)
+        except OverflowError:  # an integer beyond float range
+            raise InvalidReadingError(
+                Reason.BAD_TIMESTAMP, "ts is a number beyond the float range"
+            ) from None
         if not math.isfinite(seconds):
             raise InvalidReadingError(
                 Reason.BAD_TIMESTAMP, f"ts {_show(raw)} is not a finite number"
@@ -482,7 +565,13 @@ def _timestamp(raw: object, ctx: Context) -> datetime:
             Reason.WRONG_TYPE,
             f"ts must be an ISO 8601 string or epoch seconds/milliseconds, got {_show(raw)}",
         )
-    time = time.astimezone(UTC)
+    try:
+        time = time.astimezone(UTC)
+        micros(time)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise InvalidReadingError(
+            Reason.BAD_TIMESTAMP, f"ts {_show(raw)} is outside the representable range"
+        ) from None
     if time > ctx.now + ctx.limits.max_future:
         raise InvalidReadingError(
             Reason.FUTURE_TIMESTAMP,
@@ -549,12 +638,46 @@ def _known_meter(ctx: Context, site_id: str, meter_id: str) -> MeterRef:
 
 
 def _parse_json(payload: bytes) -> object:
+    """The payload as JSON, which must be UTF-8 without a byte-order mark (RFC 8259 §8.1).
+
+    ``json.loads`` on bytes would guess UTF-16 or UTF-32 and skip a BOM; the docs promise
+    UTF-8 only, so the payload is decoded strictly first.
+    """
+    if payload.startswith(_BOM):
+        raise InvalidReadingError(
+            Reason.MALFORMED_JSON, "payload starts with a byte-order mark; send UTF-8 without one"
+        )
     try:
-        return json.loads(payload)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidReadingError(
+            Reason.MALFORMED_JSON,
+            f"payload is not UTF-8 (byte {exc.start}); UTF-16 and other encodings are refused",
+        ) from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digits over the limit
         raise InvalidReadingError(
             Reason.MALFORMED_JSON, f"payload is not JSON: {_cut(str(exc))}"
         ) from None
+
+
+def _storable(text: str, name: str) -> None:
+    """Refuse text no database column can hold: NUL (PostgreSQL) and lone surrogates."""
+    if "\x00" in text or not _encodes(text):
+        raise InvalidReadingError(
+            Reason.INVALID_TEXT, f"{name} {_show(text)} holds NUL or a lone surrogate"
+        )
+
+
+def _encodes(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _object(value: object, what: str) -> Mapping[str, Any]:
@@ -578,13 +701,26 @@ def _required(body: Mapping[str, Any], name: str) -> object:
 def _reject(
     ctx: Context, reason: Reason, detail: str, payload: bytes, meter_id: str | None
 ) -> Rejection:
+    return dead_letter(ctx.topic, reason, detail, payload, meter_id, ctx.now)
+
+
+def dead_letter(
+    topic: str,
+    reason: Reason,
+    detail: str,
+    payload: bytes,
+    meter_id: str | None,
+    received_at: datetime,
+) -> Rejection:
+    """A rejection in a form every backend stores: text escaped (NUL, lone surrogates) and
+    cut to its column, the payload as bytes."""
     return Rejection(
-        topic=_clean(ctx.topic)[:TOPIC_MAX],
+        topic=_cut(_clean(topic), TOPIC_MAX),
         reason=reason.value,
-        detail=_clean(detail),
-        payload=payload,
-        meter_id=None if meter_id is None else _clean(meter_id)[:METER_ID_MAX],
-        received_at=ctx.now,
+        detail=_cut(_clean(detail), DETAIL_MAX),
+        payload=bytes(payload),
+        meter_id=None if meter_id is None else _cut(_clean(meter_id), METER_ID_MAX),
+        received_at=received_at,
     )
 
 
@@ -602,15 +738,22 @@ def _slice(item: object) -> bytes:
 
 def _show(value: object) -> str:
     """A bounded, printable rendering of a value from the wire, type included."""
-    return f"{_cut(repr(value))} ({type(value).__name__})"
+    if isinstance(value, int) and abs(value) > 10**_VALUE_REPR_MAX:
+        shown = f"an integer of {value.bit_length()} bits"  # str() of a huge int is refused
+    else:
+        shown = repr(value)
+    return f"{_cut(shown)} ({type(value).__name__})"
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= _VALUE_REPR_MAX else text[: _VALUE_REPR_MAX - 1] + "…"
+def _cut(text: str, limit: int = _VALUE_REPR_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _clean(text: str) -> str:
-    """PostgreSQL text cannot hold NUL; the wire can."""
+    """Text the database can store: PostgreSQL text cannot hold NUL, and no encoding holds
+    a lone surrogate (JSON's ``"\\ud800"`` makes one); both are written as escapes."""
+    if not _encodes(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.replace("\x00", "\\x00")
 
 
