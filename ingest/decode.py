@@ -135,7 +135,7 @@ class Limits:
     """Edge limits; the defaults are the documented ones (docs/mqtt.md)."""
 
     max_payload_bytes: int = 256 * 1024
-    max_batch_readings: int = 10_000
+    max_batch_readings: int = 2_000
     max_future: timedelta = timedelta(minutes=5)
     oldest: datetime = OLDEST
     stored_payload_bytes: int = 4096
