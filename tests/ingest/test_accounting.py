@@ -49,3 +49,18 @@ def test_event_rows_equal_events_counted_minus_withdrawn(clean_backend: Backend,
         assert _events(clean_backend) == counted - withdrawn
     assert counted > 0, "the reset is an event"
     assert withdrawn > 0, "filling the run in moves the reset to an earlier reading"
+
+
+def test_every_metric_is_documented() -> None:
+    import re
+    from pathlib import Path
+
+    from ingest.metrics import IngestMetrics
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "mqtt.md").read_text()
+    documented = set(re.findall(r"^\| `(greenpulse_ingest_[a-z_]+)", doc, re.MULTILINE))
+    exposed = set()
+    for metric in IngestMetrics().registry.collect():
+        name = metric.name + ("_total" if metric.type == "counter" else "")
+        exposed.add(name)
+    assert documented == exposed

@@ -215,3 +215,34 @@ async def test_a_message_that_keeps_killing_the_ingester_is_quarantined(
     assert "Traceback" in detail
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["inflight"] == [] and journal["strikes"] == {}
+
+
+def test_quarantined_messages_are_replayed_exactly_and_deleted(
+    mosquitto: Mosquitto, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.replay import main
+
+    payload = b'{"ts": 1, "value": \x00}'
+    harness.execute(
+        "INSERT INTO rejected_messages (received_at, topic, meter_id, reason, detail, payload) "
+        "VALUES (now(), 'greenpulse/guian/el-office/reading', NULL, 'quarantined', 'x', "
+        f"'\\x{payload.hex()}'::bytea), "
+        "(now(), 'greenpulse/guian/el-office/reading', NULL, 'unknown_meter', 'y', 'z')"
+    )
+    monkeypatch.setenv("GREENPULSE_DATABASE_URL", harness.db.url)
+    monkeypatch.setenv("GREENPULSE_MQTT_URL", mosquitto.url)
+    received: list[tuple[str, bytes]] = []
+
+    async def replay_and_receive() -> None:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="gp-replay-sub") as sub:
+            await sub.subscribe("greenpulse/#", qos=1)
+            assert await asyncio.to_thread(main, ["--reason", "quarantined", "--publish"]) == 0
+            async with asyncio.timeout(10):
+                async for message in sub.messages:
+                    assert isinstance(message.payload, bytes)
+                    received.append((message.topic.value, message.payload))
+                    break
+
+    asyncio.run(replay_and_receive())
+    assert received == [("greenpulse/guian/el-office/reading", payload)]
+    assert harness.rows("SELECT reason FROM rejected_messages") == [("unknown_meter",)]
