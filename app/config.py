@@ -214,7 +214,7 @@ class IngestSettings(BaseSettings):
     journal_file: Path | None = Field(
         default=None,
         description="where the messages in flight are noted, so that one which keeps killing "
-        "the process is quarantined (unset: `greenpulse-ingest-$USER/inflight.json` in the "
+        "the process is quarantined (unset: `greenpulse-ingest-$USER/{client id}.json` in the "
         "temporary directory)",
     )
     quarantine_after: int = Field(

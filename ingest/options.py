@@ -42,7 +42,8 @@ class IngestOptions:
     reconnect_max_s: float = _DEFAULTS.reconnect_max_s
     drain_timeout_s: float = _DEFAULTS.drain_timeout_s
     journal_file: Path | None = None
-    """None: no journal (in-process use: the demo, tests); ``from_settings`` picks a default."""
+    """None: kept in memory only (in-process use: the demo, tests); ``run_ingester`` gives
+    a process without a configured one ``default_journal``."""
     quarantine_after: int = _DEFAULTS.quarantine_after
     limits: Limits = field(default_factory=Limits)
 
@@ -53,8 +54,6 @@ class IngestOptions:
             max_payload_bytes=values.pop("max_payload_bytes"),
             max_batch_readings=values.pop("max_batch_readings"),
         )
-        if values["journal_file"] is None:
-            values["journal_file"] = default_journal()
         return cls(**values, limits=limits)
 
     @classmethod
@@ -77,7 +76,9 @@ class IngestOptions:
         return self.limits.max_future
 
 
-def default_journal() -> Path:
-    """Where the in-flight journal lives when ``GREENPULSE_INGEST_JOURNAL_FILE`` is unset."""
+def default_journal(client_id: str) -> Path:
+    """Where the in-flight journal lives when ``GREENPULSE_INGEST_JOURNAL_FILE`` is unset:
+    one per client id (one per MQTT session), in the temporary directory."""
     user = os.environ.get("USER") or str(os.getuid())
-    return Path(tempfile.gettempdir()) / f"greenpulse-ingest-{user}" / "inflight.json"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in client_id)
+    return Path(tempfile.gettempdir()) / f"greenpulse-ingest-{user}" / f"{safe}.json"

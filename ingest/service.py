@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import signal
@@ -45,7 +46,7 @@ from ingest.decode import DecodedReading, PlantIndex, Reason, Rejection, dead_le
 from ingest.journal import Journal, fingerprint
 from ingest.metrics import IngestMetrics, RejectionLog, Summary
 from ingest.mqtt_client import AckingClient, new_client
-from ingest.options import IngestOptions
+from ingest.options import IngestOptions, default_journal
 from ingest.pipeline import Committer, Pending, ReadingWriter, short
 from ingest.writer import WriteResult
 
@@ -519,7 +520,11 @@ def run_ingester(settings: Settings, options: IngestOptions | None = None) -> No
     The schema must exist (``greenpulse migrate``); a database that is down at
     start is waited for.
     """
-    asyncio.run(_main(settings, options or IngestOptions.from_env()))
+    options = options or IngestOptions.from_env()
+    if options.journal_file is None:
+        journal = default_journal(settings.mqtt_client_id)
+        options = dataclasses.replace(options, journal_file=journal)
+    asyncio.run(_main(settings, options))
 
 
 async def _main(settings: Settings, options: IngestOptions) -> None:

@@ -95,7 +95,6 @@ def test_hostile_messages_never_stop_the_ingester(
         mosquitto,
         client_id="gp-fuzz",
         ingest_metrics_port=str(free_port()),
-        ingest_journal_file=str(tmp_path / "journal.json"),
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
