@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ingest.decode as decode_module
+import ingest.json_format as decode_module
 from app.plant_file import load_plant
 from ingest.decode import (
     Decoded,

@@ -243,7 +243,7 @@ def test_payloads_other_than_plain_utf8_are_malformed(payload: bytes) -> None:
 def test_the_decoder_turns_its_own_failure_into_a_dead_letter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import ingest.decode as decode_module
+    import ingest.json_format as decode_module
 
     def broken(*_: object) -> None:
         raise KeyError("a bug")
