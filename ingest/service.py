@@ -28,10 +28,7 @@ import dataclasses
 import logging
 import random
 import signal
-import threading
-import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -47,7 +44,8 @@ from ingest.journal import Journal, fingerprint
 from ingest.metrics import IngestMetrics, RejectionLog, Summary
 from ingest.mqtt_client import AckingClient, new_client
 from ingest.options import IngestOptions, default_journal
-from ingest.pipeline import Committer, Pending, ReadingWriter, short
+from ingest.pipeline import Pending, ReadingWriter, short
+from ingest.write_loop import WriteLoop
 from ingest.writer import WriteResult
 
 __all__ = ["AckingClient", "IngestOptions", "Ingester", "ReadingWriter", "run_ingester"]
@@ -90,24 +88,17 @@ class Ingester:
         self._index = PlantIndex.from_plant(plant)
         self._prefix = settings.mqtt_topic_prefix
         self._reject_log = RejectionLog()
-        self._queue: deque[Pending] = deque()
-        self._queued_weight = 0
-        self._writing_weight = 0
         self._generation = 0
         self._client: AckingClient | None = None
-        self._arrived = asyncio.Event()  # a batch may be ready
-        self._space = asyncio.Event()  # pending readings are below the bound
-        self._space.set()
-        self._idle = asyncio.Event()  # nothing queued, nothing being written
-        self._idle.set()
-        self._draining = False
         self._journal = Journal(self._options.journal_file)
-        self._committer = Committer(
+        self._loop = WriteLoop(
             writer,
             self._options,
             self.metrics,
+            self._journal,
             self._clock,
-            lambda: self._queued_weight + self._writing_weight,
+            self._ack,
+            self._announce,
         )
 
     # -- public -----------------------------------------------------------------------------
@@ -127,7 +118,7 @@ class Ingester:
         """Ingest until ``stop`` is set; then commit and acknowledge what was received."""
         if self._options.metrics_port is not None:
             self.metrics.serve(self._options.metrics_port, self._options.metrics_addr)
-        writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
+        writer = asyncio.create_task(self._loop.run(), name="ingest-writer")
         summary = asyncio.create_task(self._summary_loop(), name="ingest-summary")
         try:
             await self._connection_loop(stop, writer)
@@ -164,7 +155,7 @@ class Ingester:
                     )
                     delay = self._options.reconnect_initial_s
                     if await self._receive_until(client, stop, writer):
-                        await self._drain()
+                        await self._loop.drain()
                         self._journal.finished(())
                         return
             except aiomqtt.MqttError as exc:
@@ -217,7 +208,7 @@ class Ingester:
     async def _receive(self, client: AckingClient, generation: int) -> None:
         messages = client.messages
         while True:
-            if not self._space.is_set():
+            if not self._loop.space.is_set():
                 await self._wait_for_space(client)
             message = await anext(messages)  # waits; raises MqttError on disconnect
             self._accept(message, generation)
@@ -226,7 +217,7 @@ class Ingester:
             # One at a time: a message taken from the queue must be accepted,
             # or it is never acknowledged (and holds a Receive Maximum slot).
             for _ in range(_READY_RUN):
-                if not self._space.is_set():
+                if not self._loop.space.is_set():
                     break
                 ready = client.ready()
                 if ready is None:
@@ -236,7 +227,7 @@ class Ingester:
 
     async def _wait_for_space(self, client: AckingClient) -> None:
         """Backpressure: take no more until the writer catches up (the broker queues)."""
-        space = asyncio.create_task(self._space.wait())
+        space = asyncio.create_task(self._loop.space.wait())
         try:
             waiters: set[asyncio.Future[Any]] = {space, client.disconnected}
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -278,7 +269,7 @@ class Ingester:
         for rejection in rejections:
             self._reject_log(rejection)
         weight = max(1, len(readings) + len(rejections))
-        self._queue.append(
+        self._loop.add(
             Pending(
                 message.mid,
                 message.qos,
@@ -292,13 +283,6 @@ class Ingester:
                 strikes,
             )
         )
-        was_empty = self._queued_weight == 0
-        self._queued_weight += weight
-        self._idle.clear()
-        if was_empty or self._queued_weight >= self._options.batch_readings:
-            self._arrived.set()
-        if self._queued_weight + self._writing_weight >= self._options.max_pending_readings:
-            self._space.clear()
 
     def _quarantined(self, topic: str, payload: bytes, strikes: int, now: datetime) -> Rejection:
         if strikes:
@@ -310,160 +294,6 @@ class Ingester:
             why = "handling this message failed:\n" + traceback.format_exc()
         log.error("ingest: quarantining a message from %s: %s", topic, why.splitlines()[0])
         return dead_letter(topic, Reason.QUARANTINED, why, payload, None, now)
-
-    # -- writing ----------------------------------------------------------------------------
-
-    async def _drain(self) -> None:
-        """Write and acknowledge what was received, within ``drain_timeout_s``."""
-        self._draining = True
-        self._arrived.set()
-        try:
-            await asyncio.wait_for(self._idle.wait(), self._options.drain_timeout_s)
-        except TimeoutError:
-            log.warning(
-                "ingest: stopping with %d readings not committed; the broker will redeliver them",
-                self._queued_weight + self._writing_weight,
-            )
-
-    async def _next_batch(self) -> list[Pending]:
-        """Wait for ``batch_readings`` or ``batch_ms`` after the oldest message, then take."""
-        options = self._options
-        while not self._queue:
-            self._arrived.clear()
-            await self._arrived.wait()
-        deadline = time.monotonic() + options.batch_ms / 1000
-        while self._queued_weight < options.batch_readings and not self._draining:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-        return self._take()
-
-    def _take(self) -> list[Pending]:
-        """Up to ``batch_readings`` of the queued messages, now written (not queued).
-
-        Suspects (messages in flight when a process died, ``ingest.journal``) go in
-        batches of their own: all suspects together after one death, one by one after
-        ``quarantine_after - 1``.
-        """
-        batch: list[Pending] = []
-        taken = 0
-        alone = self._options.quarantine_after - 1
-        suspects = bool(self._queue) and self._is_suspect(self._queue[0])
-        while self._queue and taken < self._options.batch_readings:
-            head = self._queue[0]
-            if batch and (self._is_suspect(head) != suspects or head.strikes >= alone):
-                break
-            batch.append(self._queue.popleft())
-            taken += head.weight
-            if suspects and head.strikes >= alone:
-                break
-        self._queued_weight -= taken
-        self._writing_weight += taken
-        return batch
-
-    def _is_suspect(self, pending: Pending) -> bool:
-        return 0 < pending.strikes < self._options.quarantine_after
-
-    async def _write_loop(self) -> None:
-        """Commit batch after batch, with the next one already on its way.
-
-        Under load a full batch is usually waiting when a commit starts. It is prepared
-        meanwhile (registers, rollups, COPY data: Python work) and its commit starts at
-        once: on PostgreSQL its readings are copied while the first commit finishes
-        (``BatchWriter.commit``), so the database works on both. Acknowledgements stay
-        in receipt order: a batch is acknowledged once it has committed, and only after
-        every batch before it.
-        """
-        m = self.metrics
-        inflight: deque[tuple[list[Pending], asyncio.Task[WriteResult], threading.Event]] = deque()
-        try:
-            while True:
-                m.pending.set(self._queued_weight + self._writing_weight)
-                m.pending_messages.set(len(self._queue))
-                if not inflight:
-                    batch = await self._next_batch()
-                    inflight.append((batch, *await self._start(batch, None)))
-                if (
-                    len(inflight) < 2
-                    and self._queued_weight >= self._options.batch_readings
-                    and not self._is_suspect(inflight[-1][0][0])
-                    and not self._is_suspect(self._queue[0])
-                ):
-                    batch = self._take()
-                    inflight.append((batch, *await self._start(batch, inflight[-1][2])))
-                batch, committing, _ = inflight.popleft()
-                result = await committing
-                weight = sum(p.weight for p in batch)
-                self._record(result, batch, weight)
-                self._ack(batch)
-                self._journal.finished(p.key for p in batch)
-                self._announce(result)
-                self._writing_weight -= weight
-                if self._queued_weight + self._writing_weight < self._options.max_pending_readings:
-                    self._space.set()
-                if not self._queue and not inflight:
-                    self._idle.set()
-        except Exception:
-            # a bug outside the per-message handling: note it with what is in flight
-            # (the journal makes those suspects on the next start) and let the process end
-            self._journal.failed(traceback.format_exc())
-            raise
-        finally:
-            for _, task, _ in inflight:  # only when this loop is cancelled itself
-                task.cancel()
-
-    async def _start(
-        self, batch: list[Pending], previous: threading.Event | None
-    ) -> tuple[asyncio.Task[WriteResult], threading.Event]:
-        """Prepare a batch and start committing it; the event is set when the commit ends.
-
-        The commit takes its meter locks only once ``previous`` (the commit before it) has
-        ended, so batches step their registers in order.
-        """
-        self._journal.started(p.key for p in batch)
-        plan = await self._prepare(batch)
-        started = time.monotonic()
-        done = threading.Event()
-        after = None if previous is None else previous.wait
-
-        async def commit() -> WriteResult:
-            try:
-                result = await self._committer.commit(batch, plan, after)
-            finally:
-                done.set()
-            self.metrics.batch_latency.observe(time.monotonic() - started)
-            return result
-
-        return asyncio.create_task(commit(), name="ingest-commit"), done
-
-    async def _prepare(self, batch: list[Pending]) -> Any:
-        """The writer's plan for a batch; ``None`` when preparing fails (``Committer.commit``
-        prepares again, and finds the message at fault)."""
-        readings = [r for p in batch for r in p.readings]
-        try:
-            return await asyncio.to_thread(self._writer.prepare, readings, now=self._clock())
-        except Exception:
-            log.exception("ingest: preparing a batch of %d messages failed", len(batch))
-            return None
-
-    def _record(self, result: WriteResult, batch: list[Pending], weight: int) -> None:
-        m = self.metrics
-        m.written.inc(result.written)
-        m.duplicates.inc(result.duplicates)
-        m.late.inc(result.late)
-        m.events.inc(result.events)
-        m.events_withdrawn.inc(result.events_withdrawn)
-        m.replans.inc(int(result.replanned))
-        m.batch_size.observe(weight)
-        for pending in batch:  # as committed: a message set aside is one write_failed
-            for rejection in pending.rejections:
-                m.rejected.labels(rejection.reason).inc()
-        newest = result.newest_time
-        if newest is not None:
-            m.lag.set(max(0.0, (self._clock() - newest).total_seconds()))
 
     def _announce(self, result: WriteResult) -> None:
         """Tell API processes which sites have new figures (QoS 0: a hint, never data).
@@ -503,7 +333,7 @@ class Ingester:
         summary = Summary(self.metrics)
         while True:
             await asyncio.sleep(self._options.summary_interval_s)
-            self.metrics.pending.set(self._queued_weight + self._writing_weight)
+            self.metrics.pending.set(self._loop.waiting())
             log.info("%s", summary.line())
 
 
