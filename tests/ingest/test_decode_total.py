@@ -25,6 +25,7 @@ from ingest.decode import (
     MAX_VALUE,
     METER_ID_MAX,
     TOPIC_MAX,
+    Limits,
     PlantIndex,
     Reason,
     Rejection,
@@ -289,3 +290,24 @@ def test_whatever_is_decoded_is_stored_in_one_commit(
     assert after - before == len(rejections) == result.rejected
     assert stored_after - stored_before == result.written
     assert result.written + result.duplicates == len(readings)
+
+
+def test_the_batch_limit_is_reachable_within_the_payload_limit() -> None:
+    limits = Limits()
+    entry = {
+        "meter": "el-grid-in-1",
+        "ts": "2026-11-22T10:15:00.123+08:00",
+        "value": 12345.678,
+        "unit": "kWh",
+        "seq": 1234567,
+    }
+    items = [
+        entry | {"ts": f"2026-11-22T02:{i // 60 % 60:02d}:{i % 60:02d}Z"}
+        for i in range(limits.max_batch_readings)
+    ]
+    payload = json.dumps({"gateway": "gateway-with-a-long-name", "readings": items}).encode()
+    assert len(payload) <= limits.max_payload_bytes
+    readings, rejections = decode(BATCH, payload, INDEX, NOW)
+    assert (len(readings), rejections) == (limits.max_batch_readings, [])
+    one_more = json.dumps({"readings": [*items, entry]}).encode()
+    assert [r.reason for r in decode(BATCH, one_more, INDEX, NOW)[1]] == ["batch_too_large"]
