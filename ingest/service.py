@@ -174,12 +174,39 @@ class Ingester:
             delay = min(delay * 2, self._options.reconnect_max_s)
 
     async def _subscribe(self, client: AckingClient) -> None:
+        """Subscribe at QoS 1; on a resumed session, without waiting for the SUBACKs.
+
+        A resumed session holds the subscriptions already, and the broker sends its queue
+        (up to Receive Maximum messages) before it answers a new SUBSCRIBE: waiting for
+        the answer before taking those messages can outlast any timeout. So the
+        subscriptions are renewed in the background (a new topic set after an upgrade
+        then applies once the broker gets to it), and a refusal ends the connection.
+        """
+        if not client.session_present:
+            for topic in self.topics():
+                await self._subscribe_one(client, topic, 10.0)
+            return
         for topic in self.topics():
-            granted = await client.subscribe(topic, qos=1, timeout=10.0)
-            codes = [code.value if isinstance(code, ReasonCode) else code for code in granted]
-            if any(code != 1 for code in codes):
-                # QoS 0 granted would silently drop the delivery guarantee
-                raise aiomqtt.MqttError(f"subscription to {topic} not granted at QoS 1: {codes}")
+            task = asyncio.create_task(self._subscribe_one(client, topic, 300.0))
+            task.add_done_callback(self._renewed)
+
+    async def _subscribe_one(self, client: AckingClient, topic: str, timeout_s: float) -> None:
+        granted = await client.subscribe(topic, qos=1, timeout=timeout_s)
+        codes = [code.value if isinstance(code, ReasonCode) else code for code in granted]
+        if any(code != 1 for code in codes):
+            # QoS 0 granted would silently drop the delivery guarantee
+            raise aiomqtt.MqttError(f"subscription to {topic} not granted at QoS 1: {codes}")
+
+    def _renewed(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("ingest: renewing a subscription failed (%s); reconnecting", exc)
+        client = self._client
+        if client is not None and not client.disconnected.done():
+            client.disconnected.set_exception(aiomqtt.MqttError(str(exc)))
 
     async def _receive_until(
         self, client: AckingClient, stop: asyncio.Event, writer: asyncio.Task[None]
