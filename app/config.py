@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///greenpulse.db"
 
@@ -124,3 +130,146 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Settings read once per process (tests build their own ``Settings``)."""
     return Settings()
+
+
+INGEST_ENV_PREFIX = "GREENPULSE_INGEST_"
+MAX_RECEIVE_MAXIMUM = 65_535  # MQTT v5: a two-byte integer
+MIN_BATCH_ENTRY_BYTES = 80
+"""The smallest realistic gateway-batch entry (meter id, ISO time, value, unit): what the
+payload limit must leave room for, ``max_batch_readings`` times over."""
+
+
+class IngestSettings(BaseSettings):
+    """Ingest tuning, ``GREENPULSE_INGEST_<FIELD>`` (docs/performance.md, "Tuning").
+
+    Validated like every setting: a value of the wrong type (``"20000.7"`` for an
+    integer) or out of range is an error at start, never truncated.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=INGEST_ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    batch_readings: int = Field(
+        default=20_000,
+        ge=1,
+        description="write a batch once this many readings (and rejections) are waiting…",
+    )
+    batch_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="…or once the oldest waiting message is this old (latency floor at low rates)",
+    )
+    max_pending_readings: int = Field(
+        default=60_000,
+        ge=1,
+        description="stop taking messages above this many uncommitted readings (backpressure; "
+        "memory bound). Two batches commit at once when a third can fill: keep it ≥ 3 × "
+        "`BATCH_READINGS`",
+    )
+    receive_maximum: int = Field(
+        default=20_000,
+        ge=1,
+        le=MAX_RECEIVE_MAXIMUM,
+        description="MQTT v5 Receive Maximum: unacknowledged messages the broker may send. "
+        "Memory: this × the mean payload, plus decoded readings up to `MAX_PENDING_READINGS`",
+    )
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="how long the broker keeps the session while the ingester is away",
+    )
+    keepalive_s: int = Field(default=30, ge=1, description="MQTT keepalive")
+    mqtt_v5: bool = Field(
+        default=True,
+        description="false: MQTT 3.1.1 (`clean_session` false) for brokers without v5",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Prometheus `/metrics` port (off when unset)"
+    )
+    metrics_addr: str = Field(default="0.0.0.0", description="Prometheus `/metrics` address")
+    summary_interval_s: float = Field(default=30.0, gt=0, description="the one-line log summary")
+    retry_initial_s: float = Field(
+        default=0.2, gt=0, description="first pause before a failed batch is written again"
+    )
+    retry_max_s: float = Field(default=5.0, gt=0, description="longest pause between retries")
+    outage_reminder_s: float = Field(
+        default=60.0, gt=0, description="how often a database outage is logged again"
+    )
+    non_transient_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="attempts before a batch the database refuses (not an outage) is written "
+        "message by message, and before one message it refuses becomes a `write_failed` "
+        "dead letter",
+    )
+    reconnect_initial_s: float = Field(
+        default=0.5, gt=0, description="first broker reconnect pause"
+    )
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="longest broker reconnect pause")
+    drain_timeout_s: float = Field(
+        default=10.0, ge=0, description="on stop, how long to keep committing what was received"
+    )
+    max_payload_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="larger payloads are dead-lettered as `payload_too_large`",
+    )
+    max_batch_readings: int = Field(
+        default=2_000,
+        ge=1,
+        description="larger gateway batches are dead-lettered as `batch_too_large`; must fit "
+        "in `MAX_PAYLOAD_BYTES` at 80 bytes an entry",
+    )
+    journal_file: Path | None = Field(
+        default=None,
+        description="where the messages in flight are noted, so that one which keeps killing "
+        "the process is quarantined (unset: `greenpulse-ingest-$USER/{client id}.json` in the "
+        "temporary directory)",
+    )
+    quarantine_after: int = Field(
+        default=3,
+        ge=2,
+        description="deaths of the process with a message in flight before it is quarantined "
+        "(after one it is written among suspects only, after one less than this alone)",
+    )
+
+    @field_validator("metrics_port", "journal_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _limits_agree(self) -> IngestSettings:
+        if self.max_pending_readings < self.batch_readings:
+            raise ValueError("need batch_readings <= max_pending_readings")
+        if self.max_batch_readings * MIN_BATCH_ENTRY_BYTES > self.max_payload_bytes:
+            raise ValueError(
+                f"max_batch_readings {self.max_batch_readings} cannot be reached within "
+                f"max_payload_bytes {self.max_payload_bytes} ({MIN_BATCH_ENTRY_BYTES} bytes "
+                "an entry at least)"
+            )
+        return self
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> IngestSettings:
+        """Settings from ``GREENPULSE_INGEST_*`` keys of ``env`` only (not the process's)."""
+        values: dict[str, Any] = {
+            key[len(INGEST_ENV_PREFIX) :].lower(): value
+            for key, value in env.items()
+            if key.startswith(INGEST_ENV_PREFIX)
+        }
+        return _IngestSettingsFromMapping.model_validate(values)
+
+
+class _IngestSettingsFromMapping(IngestSettings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

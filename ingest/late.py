@@ -32,7 +32,7 @@ def write_late(
     now: datetime,
     deltas: RollupDeltas,
     events: list[dict[str, Any]],
-) -> tuple[int, int]:
+) -> tuple[int, int, int, int]:
     """Readings at or before a meter's newest stored one: duplicates, or late data.
 
     One pass per meter and batch, whatever the number of late readings (redelivery
@@ -41,7 +41,8 @@ def write_late(
     reading whose predecessor changed is re-stepped with its rollups corrected.
 
     Returns:
-        (readings inserted, readings that were stored already).
+        (readings inserted, readings that were stored already, stored events replaced by
+        the new judgement of their reading (in ``events``), stored events withdrawn by it).
     """
     meter_id = info.meter.id
     times = [r.time for r in late]
@@ -55,7 +56,7 @@ def write_late(
     new = [r for r, t in zip(late, times, strict=True) if t not in stored_times]
     duplicates = len(late) - len(new)
     if not new:
-        return 0, duplicates
+        return 0, duplicates, 0, 0
     before = session.execute(
         select(ReadingRow.time, ReadingRow.value)
         .where(ReadingRow.meter_id == meter_id, ReadingRow.time < low)
@@ -78,6 +79,7 @@ def write_late(
     stored_previous = previous
     inserted: list[Row] = []
     changed: list[dict[str, Any]] = []
+    replaced = withdrawn = 0
     for time, kind, item in merged:
         if kind == 0:
             row, point, this_step = _stepped(info, item, previous)
@@ -99,13 +101,17 @@ def write_late(
             _add(deltas, info, stored_previous, time, item.quantity, item.quality, sign=-1)
             _add(deltas, info, previous, time, restep.quantity, quality)
             # the event (if any) it had was judged without the new reading
-            session.execute(
+            gone = session.execute(
                 delete(MeterEventRow).where(
                     MeterEventRow.meter_id == meter_id, MeterEventRow.time == time
                 )
             )
+            had_event = bool(getattr(gone, "rowcount", 0))
             if restep.event is not None:
                 events.append(event_row(meter_id, time, item.value, restep, _value(previous), now))
+                replaced += had_event
+            else:
+                withdrawn += had_event
         previous = stored_previous = point
     session.execute(insert(ReadingRow), [row_params(r, now) for r in inserted])
     if changed:
@@ -117,7 +123,7 @@ def write_late(
             .values(quantity=bindparam("q"), quality=bindparam("f")),
             changed,
         )
-    return len(inserted), duplicates
+    return len(inserted), duplicates, replaced, withdrawn
 
 
 def _stepped(

@@ -37,7 +37,10 @@ class IngestMetrics:
             "greenpulse_ingest_readings_written", "readings committed to the database", registry=r
         )
         self.rejected = Counter(
-            "greenpulse_ingest_rejected", "readings or messages rejected", ["reason"], registry=r
+            "greenpulse_ingest_rejected",
+            "dead letters committed to rejected_messages, by reason",
+            ["reason"],
+            registry=r,
         )
         for reason in reasons():  # every series exists from the start, so rate() works at once
             self.rejected.labels(reason)
@@ -49,11 +52,32 @@ class IngestMetrics:
         self.late = Counter(
             "greenpulse_ingest_late", "out-of-order readings spliced in", registry=r
         )
-        self.events = Counter("greenpulse_ingest_meter_events", "register events", registry=r)
+        self.events = Counter(
+            "greenpulse_ingest_meter_events",
+            "register events stored (an event judged again after a late reading is counted once)",
+            registry=r,
+        )
+        self.events_withdrawn = Counter(
+            "greenpulse_ingest_meter_events_withdrawn",
+            "stored register events deleted because a late reading showed they were none "
+            "(meter_events rows = meter_events_total - this)",
+            registry=r,
+        )
         self.replans = Counter(
             "greenpulse_ingest_replans",
             "batches stepped again at commit: the meter states were not what was expected "
             "(another ingester wrote first, or a batch failed)",
+            registry=r,
+        )
+        self.ignored = Counter(
+            "greenpulse_ingest_messages_ignored",
+            "messages on GreenPulse's own topics under the prefix ({site}/live, {site}/alerts)",
+            registry=r,
+        )
+        self.set_aside = Counter(
+            "greenpulse_ingest_readings_set_aside",
+            "valid readings in messages the database refused, stored as one write_failed "
+            "dead letter per message",
             registry=r,
         )
         self.acked = Counter(
@@ -101,7 +125,9 @@ class IngestMetrics:
             "greenpulse_ingest_mqtt_connected", "1 while connected to the broker", registry=r
         )
         self.db_down = Gauge(
-            "greenpulse_ingest_db_failing", "1 while batch writes are failing", registry=r
+            "greenpulse_ingest_db_failing",
+            "1 while the database cannot be reached (writes fail and a ping fails)",
+            registry=r,
         )
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:

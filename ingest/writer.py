@@ -64,6 +64,9 @@ class WriteResult:
     duplicates: int = 0
     late: int = 0
     events: int = 0
+    """New rows in ``meter_events`` (an event judged again after a late reading is not new)."""
+    events_withdrawn: int = 0
+    """Stored events that a late reading showed were none (their rows deleted)."""
     rejected: int = 0
     replanned: bool = False
     """The meter states differed from what ``prepare`` expected: stepped again."""
@@ -126,6 +129,11 @@ class BatchWriter:
     ) -> WriteResult:
         """Store a batch; commits before returning, raises (nothing committed) on DB errors."""
         return self.commit(self.prepare(readings, now=now), rejections)
+
+    def ping(self) -> None:
+        """Raise unless the database answers (tells an outage from a refused batch)."""
+        with self._factory() as session:
+            session.execute(text("SELECT 1"))
 
     def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> Plan:
         """Everything about a batch that needs no database, done ahead (no I/O).
@@ -323,10 +331,13 @@ class BatchWriter:
         already), state, rollups."""
         deltas = plan.deltas.copy()  # the plan stays as it was, to be committed again
         events = list(plan.events)
+        replaced = 0  # stored events judged again: their row is deleted, then inserted anew
         for info, late in plan.late:
-            inserted, duplicates = write_late(
+            inserted, duplicates, renewed, withdrawn = write_late(
                 session, self._insert, info, late, plan.now, deltas, events
             )
+            replaced += renewed
+            result.events_withdrawn += withdrawn
             result.duplicates += duplicates
             if inserted:
                 result.written += inserted
@@ -336,7 +347,8 @@ class BatchWriter:
             self._store_fresh(session, plan, direct=direct, copied=copied)
         if events:
             session.execute(self._insert(MeterEventRow).on_conflict_do_nothing(), events)
-            result.events += len(events)
+        # each stored event counted once: one judged again replaces its row
+        result.events += len(events) - replaced
         rollups = deltas.rows()
         if rollups:
             self._upsert(session, self._rollups_upsert, rollups)

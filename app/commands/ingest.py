@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from app.commands.runtime import (
@@ -22,8 +23,15 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
 
     A database that is down at start is waited for.
     """
+    from ingest.options import default_journal
     from ingest.service import Ingester, IngestOptions
     from ingest.writer import BatchWriter
+
+    options = IngestOptions.from_env()
+    if options.journal_file is None:  # a process keeps its in-flight journal on disk
+        options = dataclasses.replace(
+            options, journal_file=default_journal(settings.mqtt_client_id)
+        )
 
     plant = load_plant(settings.plant_file)
     with open_database(settings) as db:
@@ -32,7 +40,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
             return
         log.info("ingest: storage mode %s (%s)", storage.mode.value, storage.reason)
         writer = BatchWriter(db.sessions, plant, storage)
-        await Ingester(settings, plant, writer, IngestOptions.from_env()).run(stop)
+        await Ingester(settings, plant, writer, options).run(stop)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from app.commands.ingest import run_ingest
+from app.commands.runtime import run_until_signal
 from app.config import Settings
 from ingest import service
 from ingest.writer import WriteResult
@@ -30,8 +32,8 @@ def main() -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    service.Ingester = TickOnlyIngester  # type: ignore[misc]  # what run_ingester constructs
-    service.run_ingester(settings)
+    service.Ingester = TickOnlyIngester  # type: ignore[misc]  # what run_ingest constructs
+    run_until_signal(lambda stop: run_ingest(settings, stop))
     return 0
 
 

@@ -272,6 +272,7 @@ def ingester_factory(tmp_path: Path) -> Iterator[Callable[..., IngesterProcess]]
                 "GREENPULSE_INGEST_SUMMARY_INTERVAL_S": "2",
                 "GREENPULSE_INGEST_RETRY_MAX_S": "1",
                 "GREENPULSE_INGEST_RECONNECT_MAX_S": "2",
+                "GREENPULSE_INGEST_JOURNAL_FILE": str(tmp_path / f"{client_id}.journal.json"),
                 "PYTHONUNBUFFERED": "1",
             }
             | {f"GREENPULSE_{k.upper()}": v for k, v in extra.items()}

@@ -174,10 +174,7 @@ async def test_nothing_is_acknowledged_until_the_batch_commits(
 async def test_shared_group_topics_and_options_from_env(mosquitto: Mosquitto) -> None:
     settings = _settings(mosquitto, "gp-x", mqtt_share_group="ingest", mqtt_topic_prefix="gp")
     ingester = Ingester(settings, load_plant(), FlakyWriter(0))
-    assert ingester.topics() == [
-        "$share/ingest/gp/+/+/reading",
-        "$share/ingest/gp/+/gateway/+/batch",
-    ]
+    assert ingester.topics() == ["$share/ingest/gp/#", "$share/ingest/spBv1.0/#"]
     options = IngestOptions.from_env(
         {
             "GREENPULSE_INGEST_BATCH_READINGS": "100",
@@ -190,6 +187,10 @@ async def test_shared_group_topics_and_options_from_env(mosquitto: Mosquitto) ->
     assert (options.metrics_port, options.receive_maximum) == (9108, 500)
     with pytest.raises(ValueError, match="receive_maximum"):
         IngestOptions(receive_maximum=70_000)
+    with pytest.raises(ValueError, match="valid integer"):
+        IngestOptions.from_env({"GREENPULSE_INGEST_BATCH_READINGS": "20000.7"})
+    with pytest.raises(ValueError, match="receive_maximum"):
+        IngestOptions.from_env({"GREENPULSE_INGEST_RECEIVE_MAXIMUM": "70000"})
 
 
 def test_recommended_broker_config_is_the_one_tests_run(mosquitto: Mosquitto) -> None:
