@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -14,39 +10,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_demo import _free_port, _wait_for_line
+from tests.e2e.test_demo import Demo
 
 pytestmark = pytest.mark.slow
 BASE = "/api/v1/sites/guian/energy"
 
 
 def test_demo_energy_figures_are_all_non_trivial(tmp_path: Path) -> None:
-    port, mqtt_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENPULSE_")}
-    command = "from app.commands.cli import main; main()"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            command,
-            "demo",
-            "--port",
-            str(port),
-            "--mqtt-port",
-            str(mqtt_port),
-            "--backfill-hours",
-            "4",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    demo = Demo(tmp_path)
+    demo.start("--backfill-hours", "4")
     try:
-        token = _wait_for_line(proc, r"wall screen: http://\S+\?token=(\S+)", 60).group(1)
+        token = demo.wait_for(r"wall screen: http://\S+\?token=(\S+)", 60).group(1)
         read = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{demo.port}", timeout=30) as http:
             savings = _wait_for_savings(http, read)
             assert savings["valid"] and savings["baseline_source"] == "energy_file"
             assert savings["total"]["kwh"] != 0
@@ -73,13 +49,9 @@ def test_demo_energy_figures_are_all_non_trivial(tmp_path: Path) -> None:
             enpi = http.get(f"{BASE}/enpi", headers=read).json()
             assert enpi["enpis"][0]["reporting_per_unit"] is not None
             assert enpi["enpis"][0]["improvement"] is not None
-        proc.send_signal(signal.SIGINT)
-        _wait_for_line(proc, r"GreenPulse demo stopped", 30)
-        assert proc.wait(timeout=15) == 0
+        demo.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        demo.kill()
 
 
 def _wait_for_savings(http: httpx.Client, read: dict[str, str]) -> dict[str, Any]:
