@@ -56,6 +56,11 @@ class IngestMetrics:
             "(another ingester wrote first, or a batch failed)",
             registry=r,
         )
+        self.recopied = Counter(
+            "greenpulse_ingest_early_copies_redone",
+            "batches copied ahead of their meter locks, rolled back and written again",
+            registry=r,
+        )
         self.acked = Counter(
             "greenpulse_ingest_messages_acked", "messages acknowledged after commit", registry=r
         )

@@ -569,17 +569,23 @@ class Ingester:
                     len(batch),
                     exc,
                 )
-                return await self._commit_one_by_one(batch)
+                return await self._commit_one_by_one(batch, after)
 
-    async def _commit_one_by_one(self, batch: list[_Pending]) -> WriteResult:
-        """A message whose readings cannot be written becomes a ``write_failed`` dead letter."""
+    async def _commit_one_by_one(
+        self, batch: list[_Pending], after: Callable[[float | None], bool] | None = None
+    ) -> WriteResult:
+        """A message whose readings cannot be written becomes a ``write_failed`` dead letter.
+
+        Like the batch they come from, the messages wait for the commit before it (``after``),
+        so a meter's readings are still committed in receipt order.
+        """
         total = WriteResult()
         for pending in batch:
             try:
-                result = await self._write(pending.readings, pending.rejections)
+                result = await self._write(pending.readings, pending.rejections, after=after)
             except Exception as exc:
                 if _is_transient(exc):
-                    result = await self._commit([pending])  # the database went away: retry
+                    result = await self._commit([pending], after=after)  # the database went away
                 else:
                     log.exception("ingest: dead-lettering a message from %s", pending.topic)
                     rejection = Rejection(
@@ -660,6 +666,7 @@ class Ingester:
         m.late.inc(result.late)
         m.events.inc(result.events)
         m.replans.inc(int(result.replanned))
+        m.recopied.inc(getattr(result, "recopied", 0))
         m.batch_size.observe(weight)
         newest = getattr(result, "newest_time", None)
         if newest is not None:
