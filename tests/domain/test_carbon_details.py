@@ -114,6 +114,7 @@ def test_any_gas_without_a_factor_stops() -> None:
 def test_a_baseline_must_be_a_positive_finite_figure(kwh_per_unit: float) -> None:
     with pytest.raises(ValueError, match=r"^baseline kwh_per_unit must be > 0, got "):
         EnpiBaseline(kwh_per_unit, "2025")
+    assert EnpiBaseline(0.5, "2025").kwh_per_unit == 0.5  # below 1 kWh/unit is fine
 
 
 @pytest.mark.parametrize(
@@ -195,3 +196,20 @@ def test_the_neutrality_status_reads_as_iso_14068_asks() -> None:
     notes = carbon_neutral_status(no_reduction).notes
     assert notes[-1] == "no net reduction from the levers this period: reduce before offsetting"
     assert "the scope 3 water line is outside this residual" not in notes
+
+
+def test_the_neutrality_status_carries_what_it_judged() -> None:
+    figures = dataclasses.replace(worked_example(), offsets_retired_kg=100.0, co2_reduced_kg=0.5)
+    status = carbon_neutral_status(figures, independently_verified=True)
+    assert (status.offsets_retired_kg, status.reductions_kg) == (100.0, 0.5)
+    assert status.independently_verified is True
+    assert status.shortfall_kg == pytest.approx(figures.inventory_market_kg - 100.0)
+    # a small net reduction is still one: no "reduce before offsetting" note
+    assert not any("no net reduction" in note for note in status.notes)
+
+
+def test_gas_and_water_figures_carry_their_factor_ids() -> None:
+    ids = worked_example().factor_ids
+    assert ids["scope1_gas_kg"] == ("cn-gas-fuel-gbt32150-2015",)
+    assert ids["water_kg"] == ("site-guian-water-supply",)
+    assert ids["inventory_location_kg"] == ("cn-gas-fuel-gbt32150-2015", "cn-csg-location-2023")

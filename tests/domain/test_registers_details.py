@@ -99,3 +99,10 @@ def test_instantaneous_power_at_the_edges() -> None:
     jump = step(at(0, 20.0), at(HOUR_S, 20.0), spec)
     assert (jump.quantity, jump.event) == (None, EventKind.JUMP)
     assert jump.detail == "integrated 20 kWh exceeds the plausible 11 kWh: interval unknown"
+
+
+def test_a_first_power_reading_says_why_it_has_no_interval() -> None:
+    spec = RegisterSpec(RegisterKind.INSTANTANEOUS, unit="kW")
+    first = step(None, at(0, 5.0), spec)
+    assert (first.quantity, first.quality, first.event) == (None, Quality.FIRST, None)
+    assert first.detail == "first reading: no interval yet"
