@@ -80,6 +80,11 @@ class IngestMetrics:
             "dead letter per message",
             registry=r,
         )
+        self.recopied = Counter(
+            "greenpulse_ingest_early_copies_redone",
+            "batches copied ahead of their meter locks, rolled back and written again",
+            registry=r,
+        )
         self.acked = Counter(
             "greenpulse_ingest_messages_acked", "messages acknowledged after commit", registry=r
         )

@@ -109,13 +109,19 @@ class Committer:
                     len(batch),
                     exc,
                 )
-                return await self.one_by_one(batch)
+                return await self.one_by_one(batch, after)
 
-    async def one_by_one(self, batch: list[Pending]) -> WriteResult:
-        """Each message in a transaction of its own (those refused become dead letters)."""
+    async def one_by_one(
+        self, batch: list[Pending], after: Callable[[float | None], bool] | None = None
+    ) -> WriteResult:
+        """Each message in a transaction of its own (those refused become dead letters).
+
+        Like the batch they come from, the messages wait for the commit before it (``after``),
+        so a meter's readings are still committed in receipt order.
+        """
         total = WriteResult()
         for pending in batch:
-            merge(total, await self.commit([pending]))
+            merge(total, await self.commit([pending], after=after))
         return total
 
     async def _set_aside(self, pending: Pending, exc: BaseException) -> WriteResult:

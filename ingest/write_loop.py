@@ -218,6 +218,7 @@ class WriteLoop:
         m.events.inc(result.events)
         m.events_withdrawn.inc(result.events_withdrawn)
         m.replans.inc(int(result.replanned))
+        m.recopied.inc(result.recopied)
         m.batch_size.observe(weight)
         for pending in batch:  # as committed: a message set aside is one write_failed
             for rejection in pending.rejections:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,6 +71,8 @@ class WriteResult:
     rejected: int = 0
     replanned: bool = False
     """The meter states differed from what ``prepare`` expected: stepped again."""
+    recopied: int = 0
+    """Readings copied ahead of the meter locks, rolled back and written again (``commit``)."""
     sites: set[str] = field(default_factory=set)
     newest_time: datetime | None = None
 
@@ -121,7 +124,11 @@ class BatchWriter:
             )
         self._meter_index = {meter_id: i for i, meter_id in enumerate(self._meters)}
         self._multipliers = np.array([i.meter.multiplier for i in self._meters.values()])
-        self._expected: dict[str, _State] = {}  # per meter, after the last prepared batch
+        # per meter, after the last prepared batch. ``prepare`` and ``commit`` run in two
+        # worker threads at once (the ingester prepares a batch while one commits) and both
+        # move it: every read and write of it holds ``_expected_lock``.
+        self._expected: dict[str, _State] = {}
+        self._expected_lock = threading.Lock()
         self._state_upsert, self._rollups_upsert = self._upserts()
 
     def write(
@@ -144,8 +151,9 @@ class BatchWriter:
         ingester wrote, a batch failed), so a plan is a prediction, never a risk.
         """
         batch, repeats = self._sort(readings)
-        expected = self._expected
-        plan = self._plan(batch, repeats, {m: expected.get(m) for m, _, _ in batch.runs}, now)
+        with self._expected_lock:
+            states = {m: self._expected.get(m) for m, _, _ in batch.runs}
+        plan = self._plan(batch, repeats, states, now)
         self._expect(plan)
         return plan
 
@@ -169,12 +177,16 @@ class BatchWriter:
                 order they were prepared even while two are committing.
         """
         direct = early = self._postgres
+        recopied = 0
         while True:
             try:
-                return self._transaction(plan, rejections, after, direct=direct, early=early)
+                result = self._transaction(plan, rejections, after, direct=direct, early=early)
+                result.recopied = recopied
+                return result
             except _StaleCopyError as exc:
                 log.info("ingest: batch copied ahead written again, locks first: %s", exc)
                 early = False
+                recopied += 1
             except _ReadingsAheadError:
                 if not direct:
                     raise
@@ -186,8 +198,9 @@ class BatchWriter:
                 direct = early = False
 
     def _expect(self, plan: Plan) -> None:
-        for row in plan.states:
-            self._expected[row["meter_id"]] = (micros(row["last_time"]), row["last_value"])
+        with self._expected_lock:
+            for row in plan.states:
+                self._expected[row["meter_id"]] = (micros(row["last_time"]), row["last_value"])
 
     def _transaction(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -179,53 +179,4 @@ async def test_operator_factor_override_changes_the_figures(client: httpx.AsyncC
     assert origins["cn-csg-location-2023"] == "catalogue"
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "timescaledb"], indirect=True)
-async def test_two_api_processes_and_two_writers_agree(clean_backend: Backend) -> None:
-    """Figures come from the database: two API apps over it give the same numbers while
-    two writers (two ingesters in one shared subscription) interleave one hour of data."""
-    import threading
-
-    plant = worked_example_plant()
-    sync_plant(clean_backend.factory, plant)
-    units = {m.id: m.unit for _, m in plant.meters()}
-    readings = [
-        DecodedReading.at(
-            "guian",
-            meter,
-            HOUR_START + timedelta(minutes=m),
-            1000.0 + delta * m / 59,
-            units[meter],
-            None,
-        )
-        for meter, delta in HOUR_DELTAS.items()
-        for m in range(60)
-    ]
-    writers = [BatchWriter(clean_backend.factory, plant, clean_backend.storage) for _ in range(2)]
-    threads = [
-        threading.Thread(
-            target=lambda w=w, part=readings[i::2]: [
-                w.write(part[j : j + 7], [], now=NOW) for j in range(0, len(part), 7)
-            ]
-        )
-        for i, w in enumerate(writers)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    settings = Settings(
-        database_url=clean_backend.url, factor_file=OVERRIDES, mqtt_url="mqtt://127.0.0.1:1"
-    )
-    results = []
-    for _ in range(2):
-        app = create_app(settings, plant=plant, tokens=TOKENS, clock=lambda: NOW)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gp") as http:
-                results.append((await http.get("/api/v1/sites/guian/figures", headers=READ)).json())
-    first, second = (r["periods"]["hour"] for r in results)
-    assert first["energy"] == second["energy"]
-    assert first["co2"]["co2_reduced_kg"] == second["co2"]["co2_reduced_kg"]
-    # the interleaved writes still add up to the hour's register deltas
-    assert first["energy"]["grid_import_kwh"] == pytest.approx(1200)
-    assert first["energy"]["pv_kwh"] == pytest.approx(800)
+# Two API processes reading while two writers write: tests/e2e/test_replicas.py

@@ -12,7 +12,6 @@ import pytest
 import uvicorn
 import websockets
 
-from app.api.state import state_of
 from app.auth.tokens import Tokens
 from app.commands.app import create_app
 from app.config import Settings
@@ -76,7 +75,7 @@ async def server(clean_backend: Backend) -> AsyncIterator[tuple[str, object]]:
 async def test_snapshot_on_connect_then_at_least_one_a_second(
     server: tuple[str, object],
 ) -> None:
-    url, app = server
+    url, _ = server
     async with (
         websockets.connect(f"{url}?token=read-token-live") as a,
         websockets.connect(
@@ -93,9 +92,49 @@ async def test_snapshot_on_connect_then_at_least_one_a_second(
         elapsed = loop.time() - started
         assert elapsed < 4.5  # four frames: at least one a second
         assert all(f["type"] == "snapshot" for f in frames)
-    hub = state_of(app).hub  # type: ignore[arg-type]
-    # two clients, one computation per tick: never one per client
-    assert hub.computations <= elapsed * 4 + 3
+
+
+CLIENTS = 4
+WINDOW_S = 3.0
+
+
+async def _frames(ws: websockets.ClientConnection, until: float) -> list[str]:
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    while (left := until - loop.time()) > 0:
+        try:
+            got.append(str(await asyncio.wait_for(ws.recv(), left)))
+        except TimeoutError:
+            break
+    return got
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_one_computation_per_tick_whatever_the_number_of_clients(
+    server: tuple[str, object],
+) -> None:
+    """Four clients of one site for three seconds: the hub computes once a tick (about
+    three times, not twelve) and every client gets the very same frames."""
+    url, app = server
+    hub = app.state.hub  # type: ignore[attr-defined]
+    clients = [await websockets.connect(f"{url}?token=read-token-live") for _ in range(CLIENTS)]
+    try:
+        for ws in clients:  # everyone subscribed and past the snapshot on connect
+            await asyncio.wait_for(ws.recv(), 5)
+        loop = asyncio.get_running_loop()
+        before, started = hub.computations, loop.time()
+        received = await asyncio.gather(*(_frames(ws, started + WINDOW_S) for ws in clients))
+        computed = hub.computations - before
+        elapsed = loop.time() - started
+    finally:
+        for ws in clients:
+            await ws.close()
+    assert all(len(frames) >= 2 for frames in received)  # the feed ticks for everyone
+    # one feed for the site, ticking once a second: never one computation per client
+    assert computed <= elapsed / 1.0 + 1
+    # the frames are one computation's text, fanned out: each client holds the others'
+    common = set(received[0]).intersection(*map(set, received[1:]))
+    assert len(common) >= min(len(frames) for frames in received) - 1
 
 
 async def test_a_bad_token_is_refused_with_1008(server: tuple[str, object]) -> None:

@@ -195,3 +195,18 @@ def test_anything_else_is_an_unknown_unit_named_in_the_message(unit: str) -> Non
     with pytest.raises(UnknownUnitError) as caught:
         parse_unit(unit)
     assert repr(unit) in str(caught.value)
+
+
+def test_the_unknown_unit_message_reads_exactly() -> None:
+    """What an operator reads in the dead letters: the unit, a hint only when it is a
+    known unit in the wrong case, and the accepted units."""
+    accepted = ", ".join(accepted_units())
+    with pytest.raises(UnknownUnitError) as unknown:
+        parse_unit("furlong")
+    assert str(unknown.value) == f"unknown unit 'furlong'; accepted units: {accepted}"
+    with pytest.raises(UnknownUnitError) as wrong_case:
+        parse_unit("mW")
+    assert str(wrong_case.value) == (
+        "unknown unit 'mW' (case matters for SI prefixes: 'MW' is megawatt, 'mW' is not "
+        f"accepted); accepted units: {accepted}"
+    )
