@@ -55,6 +55,16 @@ def energy_path_for(energy_file: Path | None, plant_file: Path | None) -> Path |
     return beside if beside.is_file() else None
 
 
+def energy_site(path: Path) -> str | None:
+    """The site an energy file names (None when it cannot be read or names none)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    site = data.get("site") if isinstance(data, dict) else None
+    return site if isinstance(site, str) else None
+
+
 def load_plant_energy(path: Path, plant: Plant) -> dict[str, EnergySettings]:
     """Read an energy file for the plant site it names (its ``site`` key).
 

@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 import websockets
 
+from app.api.state import state_of
 from app.auth.tokens import Tokens
 from app.commands.app import create_app
 from app.config import Settings
@@ -116,7 +117,7 @@ async def test_one_computation_per_tick_whatever_the_number_of_clients(
     """Four clients of one site for three seconds: the hub computes once a tick (about
     three times, not twelve) and every client gets the very same frames."""
     url, app = server
-    hub = app.state.hub  # type: ignore[attr-defined]
+    hub = state_of(app).hub  # type: ignore[arg-type]
     clients = [await websockets.connect(f"{url}?token=read-token-live") for _ in range(CLIENTS)]
     try:
         for ws in clients:  # everyone subscribed and past the snapshot on connect
