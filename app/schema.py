@@ -7,7 +7,8 @@ A new feature table module is added to the imports below.
 from __future__ import annotations
 
 from app.alerts import models as alert_models
+from app.carbon import models as carbon_models
 from app.db import models
 from app.db.base import Base
 
-__all__ = ["Base", "alert_models", "models"]
+__all__ = ["Base", "alert_models", "carbon_models", "models"]

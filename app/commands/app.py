@@ -21,6 +21,7 @@ from app.alerts import api as alerts_api
 from app.api.state import ATTRIBUTE, AppState, state_of
 from app.auth.tokens import Tokens, resolve_tokens
 from app.carbon import api as factors_api
+from app.carbon import instruments_api
 from app.carbon.catalogue import load_catalogue
 from app.config import Settings
 from app.db import migrate
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(live_api.router)
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
+    app.include_router(instruments_api.router)
     app.include_router(alerts_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
