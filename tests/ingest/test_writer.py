@@ -19,7 +19,6 @@ from app.db.models import (
 )
 from app.db.rollups import DAY, FIFTEEN, rebuild_rollups
 
-HOUR = "hour"  # UTC hours, summed from the 15-minute rows
 from app.domain.registers import Quality
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
@@ -27,6 +26,7 @@ from ingest.decode import DecodedReading, Rejection
 from ingest.writer import BatchWriter, WriteResult
 from tests.conftest import Backend
 
+HOUR = "hour"  # UTC hours, summed from the 15-minute rows
 T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 PLANT = load_plant()
