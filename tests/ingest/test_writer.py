@@ -18,7 +18,6 @@ from app.db.models import (
     RollupRow,
 )
 from app.db.rollups import DAY, FIFTEEN, rebuild_rollups
-
 from app.domain.registers import Quality
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
