@@ -175,16 +175,18 @@ def figures_for(
 
 
 def area_tree(site: Site) -> tuple[Area, ...]:
-    """The plant's areas for allocation: each lists its own consumption feeders, once."""
+    """The plant's areas for allocation: own consumption meters (each once) and feeders."""
+    feeders = {area.feeder for area, _ in site.walk_areas() if area.feeder}
     return tuple(
         Area(
             id=area.id,
             meters=tuple(
                 m.id
                 for m in site.meters
-                if m.area == area.id and m.resource is Resource.ELECTRICITY
+                if m.area == area.id and m.resource is Resource.ELECTRICITY and m.id not in feeders
             ),
             parent=parent,
+            feeder=area.feeder,
         )
         for area, parent in site.walk_areas()
     )
@@ -199,7 +201,7 @@ def allocation_for(
 ) -> Allocation:
     """The period's scope 2 and certificate cover, by area (they add up to the site)."""
     areas = area_tree(site)
-    listed = {m for a in areas for m in a.meters}
+    listed = {m for a in areas for m in a.meters} | {a.feeder for a in areas if a.feeder}
     return scope2_by_area(
         carbon,
         site_consumption_kwh=in_period(data.buckets.consumption_kwh, period),
