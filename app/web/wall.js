@@ -337,10 +337,19 @@
     setFigure("site-timezone", snap.site.timezone, snap.site.timezone);
 
     const { hour, today, year } = snap.periods;
-    const reduced = hour.co2.co2_reduced_kg;
+    // the hero is the physical levers' total; the line under it says what the rest is
+    const reduced = hour.co2.physical_reduced_kg;
     setFigure("co2-reduced-hour", reduced, fmt(reduced, 2));
-    setMass("co2-reduced-today", today.co2.co2_reduced_kg);
-    setMass("co2-reduced-year", year.co2.co2_reduced_kg);
+    setMass("co2-reduced-today", today.co2.physical_reduced_kg);
+    setMass("co2-reduced-year", year.co2.physical_reduced_kg);
+    const reductions = today.co2.reductions || {};
+    setFigure("hero-kind", reductions.hero, `${reductions.hero || "physical"} levers`);
+    setFigure("reductions-explanation", reductions.explanation, reductions.explanation || "");
+    const basis = today.co2.basis || {};
+    setFigure("basis-inventory-today", basis.inventory_market_kg,
+      basisLabel(basis.inventory_location_kg, basis.inventory_market_kg));
+    const yearBasis = (year.co2.basis || {}).offsets_retired_kg;
+    setFigure("basis-offsets-year", yearBasis, basisLabel(yearBasis));
     const estimated = hour.estimated_samples || 0;
     setFigure("estimated-hour", estimated, estimated
       ? `Includes ${fmt(estimated, 0)} estimated meter intervals (resets, gaps)` : "");
@@ -397,6 +406,15 @@
     water_reuse: { title: "Water reuse", basis: (b) => `${fmt(b, 1)} m³ reused`, missing: "water not assessed" },
   };
 
+  // "CO₂", "CO₂e" or "CO₂ + CO₂e mixed" for the gas basis of a total
+  function basisLabel(...bases) {
+    const known = bases.filter(Boolean);
+    if (known.some((b) => b.startsWith("mixed"))) return "CO₂ + CO₂e mixed";
+    const distinct = [...new Set(known)];
+    if (distinct.length > 1) return "CO₂ + CO₂e mixed";
+    return distinct[0] === "CO2e" ? "CO₂e" : "CO₂";
+  }
+
   function renderLevers(co2) {
     const list = figure("levers");
     const byName = new Map(co2.levers.map((lever) => [lever.name, lever]));
@@ -429,9 +447,10 @@
         continue;
       }
       item.dataset.assessed = "true";
+      item.dataset.kind = lever.kind || "physical";
       item.dataset.sign = lever.kg < 0 ? "negative" : lever.kg > 0 ? "positive" : "zero";
       setFigure(`lever-${name}-today`, lever.kg, fmt(lever.kg, 2, true));
-      basis.textContent = info.basis(lever.basis);
+      basis.textContent = info.basis(lever.basis) + (lever.kind === "contractual" ? " · contractual" : "");
       item.title = `${lever.explanation} (factor ${lever.factor_id})`;
     }
   }
