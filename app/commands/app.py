@@ -28,6 +28,7 @@ from app.db import migrate
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
 from app.figures import api as live_api
+from app.figures.carbon import demo_baselines
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
 from app.plant import api as plant_api
@@ -59,7 +60,11 @@ def create_app(
         await asyncio.to_thread(sync_plant, factory, the_plant)
         log.info("storage mode: %s (%s)", storage.mode.value, storage.reason)
         catalogue = load_catalogue(overrides=settings.factor_file)
-        figures = FigureService(the_plant, catalogue.factors)
+        figures = FigureService(
+            the_plant,
+            catalogue.factors,
+            demo_baselines(the_plant) if plant is None and settings.plant_file is None else {},
+        )
 
         def refresh_factors(session: Session) -> None:
             operator = factors_api.operator_factors(session)

@@ -26,8 +26,9 @@ from app.domain.factors import EmissionFactor
 from app.domain.instruments import Certificate, Offset
 from app.domain.period_carbon import BucketSeries, PeriodCarbon, period_carbon, scope2_by_area
 from app.domain.periods import Period, date_range_bounds, local_period
-from app.domain.plant import Meter, Resource, Site
+from app.domain.plant import Meter, Plant, Resource, Site
 from app.domain.time_of_use import windows_on_local_days
+from app.energy.file import EnergyFileError, demo_energy_path, load_energy_file
 from app.figures import queries
 from app.figures.queries import Series
 
@@ -131,6 +132,20 @@ def load(
     )
     offsets = tuple(store.offsets(session, site.id))
     return SiteSeries(start, end, per_meter, buckets, coverage, relevant, offsets, name, note)
+
+
+def demo_baselines(plant: Plant) -> dict[str, BaselineModel]:
+    """The packaged demo plant's regression baseline (its energy file), by site id."""
+    out: dict[str, BaselineModel] = {}
+    for site in plant.sites:
+        try:
+            energy = load_energy_file(demo_energy_path(), zone=site.zone)
+        except EnergyFileError:
+            continue
+        model = energy.baseline.fit() if energy.baseline is not None else None
+        if model is not None and energy.site_id == site.id:
+            out[site.id] = model
+    return out
 
 
 def _predicted(
