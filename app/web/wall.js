@@ -345,6 +345,8 @@
     const reductions = today.co2.reductions || {};
     setFigure("hero-kind", reductions.hero, `${reductions.hero || "physical"} levers`);
     setFigure("reductions-explanation", reductions.explanation, reductions.explanation || "");
+    const explain = figure("reductions-explanation");
+    if (explain) explain.title = reductions.explanation || "";
     const basis = today.co2.basis || {};
     setFigure("basis-inventory-today", basis.inventory_market_kg,
       basisLabel(basis.inventory_location_kg, basis.inventory_market_kg));
