@@ -120,3 +120,19 @@ async def test_offsets_are_listed_voided_and_audited(clean_backend: Backend) -> 
         "double retirement",
     )
     assert audit[0]["actor"] == "auditor@plant"
+
+
+async def test_excess_beyond_a_finished_period_is_reported(clean_backend: Backend) -> None:
+    plant = plant_of()
+    yesterday = NOW - timedelta(days=1)
+    points = [(yesterday - timedelta(hours=1), 0), (yesterday, 300)]
+    write(clean_backend, plant, register(plant, "grid", points), NOW)
+    body = gec(claimed_first="2026-06-14", claimed_last="2026-06-14")
+    async with api(clean_backend, plant, lambda: NOW) as http:
+        assert (await http.post(URL, json=body, headers=WRITE)).status_code == 201
+        month = (await http.get("/api/v1/sites/s1/figures", headers=READ)).json()["periods"][
+            "month"
+        ]["co2"]
+    assert month["certificate_covered_kwh"] == pytest.approx(300)
+    assert month["certificate_excess_kwh"] == pytest.approx(200)
+    assert any("exceed the consumption of 2026-06-14" in n for n in month["notes"])
