@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.db.rollups import DAY, FIFTEEN, bucket_end, bucket_starts, buckets, spread
+from app.domain.periods import BUCKET_US, day_starts_us
 from app.domain.register_runs import from_micros
 from app.domain.registers import Quality
 
@@ -104,9 +105,15 @@ class RollupDeltas:
             hour[positions], day[positions] = bucket_starts(time_us[positions], zone)
 
         known = ~np.isnan(quantity)
-        # an interval inside its end's bucket (so its day) adds to those two; others are spread
+        # an interval inside its end's bucket (so its day) adds to those two; one that began
+        # in the bucket before (every 15th reading of a 60 s meter) is split in two here, as
+        # ``spread`` splits it; longer ones are spread one by one below
         inside = since_us >= hour
-        whole = np.where(known & inside, quantity, 0.0)
+        previous = hour - BUCKET_US
+        split = known & ~inside & (since_us >= previous)
+        span = np.where(split, time_us - since_us, 1)
+        earlier = np.where(split, quantity * (hour - since_us) / span, 0.0)
+        whole = np.where(known & inside, quantity, 0.0) + np.where(split, quantity - earlier, 0.0)
         samples = known.astype(np.int64)
         estimated = (known & (quality & _ESTIMATED != 0)).astype(np.int64)
         for resolution, bucket_us in ((FIFTEEN, hour), (DAY, day)):
@@ -129,7 +136,28 @@ class RollupDeltas:
                 acc[0] += total
                 acc[1] += count
                 acc[2] += flagged
-        for i in np.flatnonzero(known & ~inside).tolist():
+        if split.any():
+            at = np.flatnonzero(split)
+            previous_day = np.empty(len(at), np.int64)
+            for zone, index in zones.items():
+                mine = zone_at[at] == index
+                if mine.any():
+                    previous_day[mine] = day_starts_us(previous[at[mine]], zone)
+            instants: dict[int, datetime] = {}
+            for i, bucket_us, day_us, share in zip(
+                at.tolist(),
+                previous[at].tolist(),
+                previous_day.tolist(),
+                earlier[at].tolist(),
+                strict=True,
+            ):
+                meter_id = runs[meter_at[i]].meter_id
+                for resolution, key in ((FIFTEEN, bucket_us), (DAY, day_us)):
+                    instant = instants.get(key)
+                    if instant is None:
+                        instant = instants[key] = from_micros(key)
+                    self._acc[(meter_id, resolution, instant)][0] += share
+        for i in np.flatnonzero(known & ~inside & ~split).tolist():
             run = runs[meter_at[i]]
             spreads = spread(
                 from_micros(int(since_us[i])),
