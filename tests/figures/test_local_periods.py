@@ -47,6 +47,22 @@ async def test_kolkata_this_hour_starts_at_half_past_utc(
     write(clean_backend, plant, register(plant, "grid", [(utc(2026, 3, 2, 4, 35), 5.0)]), now)
     async with api(clean_backend, plant, lambda: now, factors) as http:
         body = (await http.get("/api/v1/sites/s1/figures", headers=READ)).json()
+        history = (
+            await http.get(
+                "/api/v1/sites/s1/history?start=2026-03-02T00:00:00Z&end=2026-03-03T00:00:00Z",
+                headers=READ,
+            )
+        ).json()
+        days = (
+            await http.get(
+                "/api/v1/sites/s1/history?resolution=day&start=2026-03-01T00:00:00Z"
+                "&end=2026-03-03T00:00:00Z",
+                headers=READ,
+            )
+        ).json()
+    # the history API keeps serving UTC hours and local days from the 15-minute rows
+    assert history["buckets"] == [{"start": "2026-03-02T04:00:00Z", "grid_import": 10.0}]
+    assert days["buckets"] == [{"start": "2026-03-01T18:30:00Z", "grid_import": 10.0}]
     hour, today = body["periods"]["hour"], body["periods"]["today"]
     assert (hour["start"], hour["end"]) == ("2026-03-02T04:30:00Z", "2026-03-02T05:30:00Z")
     assert today["start"] == "2026-03-01T18:30:00Z"
