@@ -11,6 +11,7 @@ sub-metered consumption (``scope2_by_area``).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -208,7 +209,14 @@ def area_tree(site: Site) -> tuple[Area, ...]:
 
 
 def in_period(series: Series, period: Period) -> Decimal:
-    return sum((q for k, q in series if period.start <= k < period.end), ZERO)
+    """The quantity of a time-ordered series in the period (keys are bucket or day starts)."""
+    first = bisect.bisect_left(series, period.start, key=_key)
+    last = bisect.bisect_left(series, period.end, lo=first, key=_key)
+    return sum((q for _, q in series[first:last]), ZERO)
+
+
+def _key(item: tuple[datetime, Decimal]) -> datetime:
+    return item[0]
 
 
 def allocation_for(
