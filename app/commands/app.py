@@ -32,7 +32,7 @@ from app.figures.carbon import demo_baselines
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
 from app.plant import api as plant_api
-from app.plant.file import load_plant
+from app.plant.file import demo_plant_path, load_plant
 from app.plant.sync import sync_plant
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,12 @@ def create_app(
         await asyncio.to_thread(sync_plant, factory, the_plant)
         log.info("storage mode: %s (%s)", storage.mode.value, storage.reason)
         catalogue = load_catalogue(overrides=settings.factor_file)
-        figures = FigureService(
-            the_plant,
-            catalogue.factors,
-            demo_baselines(the_plant) if plant is None and settings.plant_file is None else {},
+        # the packaged demo plant comes with its energy file: its regression baseline
+        packaged = (plant is None and settings.plant_file is None) or (
+            settings.plant_file is not None and settings.plant_file == demo_plant_path()
         )
+        baselines = demo_baselines(the_plant) if packaged else {}
+        figures = FigureService(the_plant, catalogue.factors, baselines)
 
         def refresh_factors(session: Session) -> None:
             operator = factors_api.operator_factors(session)
