@@ -8,12 +8,14 @@ Create Date: 2026-12-01 22:30:00
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.orm import Session
 
 from app.db.rollups import rebuild_all_rollups
+from app.db.types import UtcDateTime
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -138,7 +140,7 @@ def _carry_instruments_over() -> None:
                 "generation_first, generation_last, claimed_first, claimed_last, quantity, unit, "
                 "registry, serial, retired_on, created_at) VALUES (:s, :r, :t, :a, :b, :a, :b, "
                 ":q, 'MWh', 'not recorded', :r, :a, :now)"
-            ),
+            ).bindparams(sa.bindparam("now", type_=UtcDateTime())),
             {
                 "s": site,
                 "r": ref,
@@ -164,7 +166,7 @@ def _carry_instruments_over() -> None:
                 "INSERT INTO instrument_offsets (site_id, reference, standard, project, vintage, "
                 "quantity, unit, registry, serial, retired_on, void_reason, created_at) VALUES "
                 "(:s, :r, :st, 'not recorded', :v, :q, 'tCO2e', 'not recorded', :r, :d, '', :now)"
-            ),
+            ).bindparams(sa.bindparam("now", type_=UtcDateTime())),
             {
                 "s": site,
                 "r": ref,
@@ -189,7 +191,7 @@ def _audit(conn: sa.Connection, site: str, at: datetime, kind: str, ref: str, de
         sa.text(
             "INSERT INTO instrument_audit (site_id, at, actor, action, kind, reference, detail) "
             "VALUES (:s, :at, 'migration', 'create', :k, :r, :d)"
-        ),
+        ).bindparams(sa.bindparam("at", type_=UtcDateTime())),
         {"s": site, "at": at, "k": kind, "r": ref, "d": detail},
     )
 
@@ -231,8 +233,86 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("offsets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_offsets_site_id"), ["site_id"], unique=False)
+    _carry_instruments_back()
     op.drop_table("instrument_audit")
     op.drop_table("instrument_offsets")
     op.drop_table("instrument_certificates")
-    # the hour rows are not rebuilt on the way down: the 15-minute rows are dropped
+    # back to UTC hours: each hour is the sum of its four 15-minute buckets
+    conn = op.get_bind()
+    hours: dict[tuple[str, datetime], list[float]] = {}
+    rows = conn.execute(
+        sa.text(
+            "SELECT meter_id, bucket_start, quantity, samples, estimated FROM rollups "
+            "WHERE resolution = '15min'"
+        )
+    ).all()
+    for meter_id, bucket, quantity, samples, estimated in rows:
+        start = _instant(bucket).replace(minute=0, second=0, microsecond=0)
+        acc = hours.setdefault((meter_id, start), [0.0, 0, 0])
+        acc[0] += quantity
+        acc[1] += samples
+        acc[2] += estimated
     op.execute("DELETE FROM rollups WHERE resolution = '15min'")
+    for (meter_id, start), (quantity, samples, estimated) in hours.items():
+        conn.execute(
+            sa.text(
+                "INSERT INTO rollups (meter_id, resolution, bucket_start, quantity, samples, "
+                "estimated) VALUES (:m, 'hour', :b, :q, :s, :e)"
+            ).bindparams(sa.bindparam("b", type_=UtcDateTime())),
+            {"m": meter_id, "b": start, "q": quantity, "s": int(samples), "e": int(estimated)},
+        )
+
+
+def _carry_instruments_back() -> None:
+    """Registry entries become rows of the old tables (void offsets are left out)."""
+    conn = op.get_bind()
+    kwh_per = {"kWh": Decimal(1), "MWh": Decimal(1000)}
+    kg_per = {"tCO2e": Decimal(1000), "kgCO2e": Decimal(1), "tCO2": Decimal(1000)}
+    certs = conn.execute(
+        sa.text(
+            "SELECT site_id, claimed_first, claimed_last, quantity, unit, instrument_type, "
+            "reference FROM instrument_certificates"
+        )
+    ).all()
+    for site, first, last, quantity, unit, kind, reference in certs:
+        conn.execute(
+            sa.text(
+                "INSERT INTO green_certificates (site_id, period_start, period_end, mwh, scheme, "
+                "reference) VALUES (:s, :a, :b, :q, :t, :r)"
+            ),
+            {
+                "s": site,
+                "a": _date(first),
+                "b": _date(last) + timedelta(days=1),
+                "q": float(Decimal(quantity) * kwh_per.get(unit, Decimal(1000)) / 1000),
+                "t": kind,
+                "r": reference,
+            },
+        )
+    offsets = conn.execute(
+        sa.text(
+            "SELECT site_id, retired_on, retired_at, quantity, unit, standard, reference "
+            "FROM instrument_offsets WHERE voided_at IS NULL"
+        )
+    ).all()
+    for site, retired_on, retired_at, quantity, unit, standard, reference in offsets:
+        day = _date(retired_on) if retired_on is not None else _instant(retired_at).date()
+        conn.execute(
+            sa.text(
+                "INSERT INTO offsets (site_id, retired_on, tonnes_co2e, standard, reference) "
+                "VALUES (:s, :d, :q, :st, :r)"
+            ),
+            {
+                "s": site,
+                "d": day,
+                "q": float(Decimal(quantity) * kg_per.get(unit, Decimal(1000)) / 1000),
+                "st": standard,
+                "r": reference,
+            },
+        )
+
+
+def _instant(value: object) -> datetime:
+    """A stored instant as aware UTC (SQLite hands back text or naive UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

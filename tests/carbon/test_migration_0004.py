@@ -93,3 +93,14 @@ def test_rollups_and_instruments_move_over(fresh_backend: Backend) -> None:
         ("migration", "certificate"),
         ("migration", "offset"),
     ]
+    # and back: the hour is the sum of its 15-minute buckets
+    migrate.downgrade(engine, "0003")
+    with engine.connect() as conn:
+        hours = conn.execute(
+            text("SELECT quantity, samples FROM rollups WHERE resolution = 'hour'")
+        ).all()
+        certificates = conn.execute(text("SELECT mwh, reference FROM green_certificates")).all()
+        offsets = conn.execute(text("SELECT tonnes_co2e, reference FROM offsets")).all()
+    assert [tuple(h) for h in hours] == [(pytest.approx(50), 2)]
+    assert [tuple(c) for c in certificates] == [(1.5, "certificate-1")]
+    assert [tuple(o) for o in offsets] == [(2.5, "VCS-9")]
