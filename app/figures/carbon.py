@@ -26,7 +26,7 @@ from app.domain.enpi_model import BaselineModel, adjusted_baseline
 from app.domain.factors import EmissionFactor
 from app.domain.instruments import Certificate, Offset
 from app.domain.period_carbon import BucketSeries, PeriodCarbon, period_carbon, scope2_by_area
-from app.domain.periods import Period, date_range_bounds, local_period
+from app.domain.periods import Period, date_range_bounds, day_bounds, local_date, local_period
 from app.domain.plant import Meter, Plant, Resource, Site
 from app.domain.time_of_use import windows_on_local_days
 from app.energy.file import EnergyFileError, demo_energy_path, load_energy_file
@@ -163,7 +163,11 @@ def _predicted(
     if model is not None:
         out: list[tuple[datetime, Decimal]] = []
         for key, units in production:
-            hours = 0.25 if key >= fine_from else 24.0  # a day row is a local day
+            if key >= fine_from:
+                hours = 0.25
+            else:  # a day row is a local day: 23, 24 or 25 hours
+                start, end = day_bounds(local_date(key, site.zone), site.zone)
+                hours = (end - start).total_seconds() / 3600
             expected = adjusted_baseline(model, production_units=float(units), hours=hours)
             if not expected.valid or expected.expected_kwh is None:
                 return None, model.model_id, expected.explanation
