@@ -343,8 +343,12 @@
     setMass("co2-reduced-today", today.co2.physical_reduced_kg);
     setMass("co2-reduced-year", year.co2.physical_reduced_kg);
     const reductions = today.co2.reductions || {};
-    setFigure("hero-kind", reductions.hero, `${reductions.hero || "physical"} levers`);
-    setFigure("reductions-explanation", reductions.explanation, reductions.explanation || "");
+    setFigure("hero-kind", reductions.hero,
+      `${reductions.hero || "physical"} levers · offsets beside, never subtracted`);
+    // one short line on the wall (the API's reductions.explanation in full as its title)
+    const contractual = mass(reductions.contractual_kg || 0);
+    setFigure("reductions-explanation", reductions.explanation,
+      `certificates ${contractual.text} ${contractual.unit}: contractual`);
     const explain = figure("reductions-explanation");
     if (explain) explain.title = reductions.explanation || "";
     const basis = today.co2.basis || {};
