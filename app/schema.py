@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from app.alerts import models as alert_models
 from app.auth import named_tokens
+from app.carbon import models as carbon_models
 from app.db import change_feed, models
 from app.db.base import Base
 from app.energy import models as energy_models
 
-__all__ = ["Base", "alert_models", "change_feed", "energy_models", "models", "named_tokens"]
+__all__ = [
+    "Base",
+    "alert_models",
+    "carbon_models",
+    "change_feed",
+    "energy_models",
+    "models",
+    "named_tokens",
+]

@@ -1,7 +1,7 @@
 """Exact additive corrections to the rollup buckets of one batch.
 
-A reading's interval quantity is spread over the UTC hours and site-local days
-its interval spans (``app.db.rollups.spread``); it counts as one sample in the
+A reading's interval quantity is spread over the 15-minute UTC buckets and
+site-local days its interval spans (``app.db.rollups.spread``); it counts as one sample in the
 buckets where it ends. A batch's corrections are summed here and written as
 one upsert per bucket.
 """
@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
-from app.db.rollups import DAY, HOUR, bucket_starts, buckets, next_day_start, spread
+from app.db.rollups import DAY, FIFTEEN, bucket_end, bucket_starts, buckets, spread
+from app.domain.periods import BUCKET_US, day_starts_us
 from app.domain.register_runs import from_micros
 from app.domain.registers import Quality
 
@@ -40,8 +41,8 @@ class RollupDeltas:
 
     def __init__(self) -> None:
         self._acc: dict[tuple[str, str, datetime], list[float]] = defaultdict(lambda: [0.0, 0, 0])
-        # the hour and day windows of the last interval seen per meter: consecutive readings
-        # almost always share them (used by the reading-at-a-time path)
+        # the bucket and day windows of the last interval seen per meter: consecutive
+        # readings mostly share them (used by the reading-at-a-time path)
         self._last: dict[str, tuple[datetime, datetime, list[float], list[float]]] = {}
 
     def add(
@@ -69,13 +70,12 @@ class RollupDeltas:
         for resolution, bucket, share in spread(start, time, quantity, zone):
             self._acc[(meter_id, resolution, bucket)][0] += sign * share
         hour, day = buckets(time, zone)
-        hour_acc, day_acc = self._acc[(meter_id, HOUR, hour)], self._acc[(meter_id, DAY, day)]
+        hour_acc, day_acc = self._acc[(meter_id, FIFTEEN, hour)], self._acc[(meter_id, DAY, day)]
         for acc in (hour_acc, day_acc):
             acc[1] += sign
             acc[2] += estimated
-        window_start = max(hour, day)
-        window_end = min(hour + timedelta(hours=1), next_day_start(day, zone))
-        self._last[meter_id] = (window_start, window_end, hour_acc, day_acc)
+        # a 15-minute bucket never straddles a local day
+        self._last[meter_id] = (hour, bucket_end(hour), hour_acc, day_acc)
 
     def add_runs(
         self,
@@ -105,12 +105,18 @@ class RollupDeltas:
             hour[positions], day[positions] = bucket_starts(time_us[positions], zone)
 
         known = ~np.isnan(quantity)
-        # an interval inside its end's hour and day adds to those two; others are spread
-        inside = (since_us >= hour) & (since_us >= day)
-        whole = np.where(known & inside, quantity, 0.0)
+        # an interval inside its end's bucket (so its day) adds to those two; one that began
+        # in the bucket before (every 15th reading of a 60 s meter) is split in two here, as
+        # ``spread`` splits it; longer ones are spread one by one below
+        inside = since_us >= hour
+        previous = hour - BUCKET_US
+        split = known & ~inside & (since_us >= previous)
+        span = np.where(split, time_us - since_us, 1)
+        earlier = np.where(split, quantity * (hour - since_us) / span, 0.0)
+        whole = np.where(known & inside, quantity, 0.0) + np.where(split, quantity - earlier, 0.0)
         samples = known.astype(np.int64)
         estimated = (known & (quality & _ESTIMATED != 0)).astype(np.int64)
-        for resolution, bucket_us in ((HOUR, hour), (DAY, day)):
+        for resolution, bucket_us in ((FIFTEEN, hour), (DAY, day)):
             # runs are in time order, so a bucket's readings stand together
             first = np.ones(n, bool)
             first[1:] = (meter_at[1:] != meter_at[:-1]) | (bucket_us[1:] != bucket_us[:-1])
@@ -130,7 +136,28 @@ class RollupDeltas:
                 acc[0] += total
                 acc[1] += count
                 acc[2] += flagged
-        for i in np.flatnonzero(known & ~inside).tolist():
+        if split.any():
+            at = np.flatnonzero(split)
+            previous_day = np.empty(len(at), np.int64)
+            for zone, index in zones.items():
+                mine = zone_at[at] == index
+                if mine.any():
+                    previous_day[mine] = day_starts_us(previous[at[mine]], zone)
+            instants: dict[int, datetime] = {}
+            for i, bucket_us, day_us, share in zip(
+                at.tolist(),
+                previous[at].tolist(),
+                previous_day.tolist(),
+                earlier[at].tolist(),
+                strict=True,
+            ):
+                meter_id = runs[meter_at[i]].meter_id
+                for resolution, key in ((FIFTEEN, bucket_us), (DAY, day_us)):
+                    instant = instants.get(key)
+                    if instant is None:
+                        instant = instants[key] = from_micros(key)
+                    self._acc[(meter_id, resolution, instant)][0] += share
+        for i in np.flatnonzero(known & ~inside & ~split).tolist():
             run = runs[meter_at[i]]
             spreads = spread(
                 from_micros(int(since_us[i])),

@@ -13,11 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import RollupRow
-from app.db.rollups import HOUR, hour_bucket
+from app.db.rollups import hour_sums
 from app.domain.baseline import HourOfWeekBaseline
 from app.domain.plant import Site
 
@@ -71,20 +69,11 @@ class BaselineCache:
                 hour counts only when every feeder has a rollup for it).
         """
         ids = set(meters.values()) | {m for feeders in areas.values() for m in feeders}
-        end = hour_bucket(now) if now.minute or now.second or now.microsecond else now
+        end = now.replace(minute=0, second=0, microsecond=0)
         start = end - timedelta(weeks=self.weeks)
         per_meter: dict[str, dict[datetime, float]] = defaultdict(dict)
         if ids:
-            rows = session.execute(
-                select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
-                    RollupRow.meter_id.in_(sorted(ids)),
-                    RollupRow.resolution == HOUR,
-                    RollupRow.bucket_start >= start,
-                    RollupRow.bucket_start < end,
-                )
-            )
-            for meter_id, bucket, quantity in rows:
-                per_meter[meter_id][bucket] = float(quantity)
+            per_meter.update(hour_sums(session, sorted(ids), start, end))
         zone = site.zone
 
         def build(series: Mapping[datetime, float]) -> HourOfWeekBaseline:

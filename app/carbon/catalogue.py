@@ -24,6 +24,12 @@ from app.domain.factors import (
     ResolvedFactor,
     resolve_factor,
 )
+from app.domain.instruments import (
+    DEFAULT_REGION_RULES,
+    InstrumentError,
+    RegionRule,
+    parse_region_rules,
+)
 
 PACKAGED_NAME = "emission_factors.yaml"
 
@@ -64,6 +70,8 @@ class Catalogue:
     version: str
     factors: tuple[EmissionFactor, ...]
     overridden_ids: frozenset[str] = frozenset()
+    instrument_rules: tuple[RegionRule, ...] = DEFAULT_REGION_RULES
+    """Which certificate types each region accepts (``instrument_rules:`` in the file)."""
 
     def get(self, factor_id: str) -> EmissionFactor:
         """The factor with this id.
@@ -93,20 +101,25 @@ def load_catalogue(path: Path | None = None, overrides: Path | None = None) -> C
     """
     if path is None:
         resource = files("app.data").joinpath(PACKAGED_NAME)
-        base_version, base = _parse(
+        base_version, base, base_rules = _parse(
             resource.read_text(encoding="utf-8"), f"app/data/{PACKAGED_NAME}"
         )
     else:
-        base_version, base = _parse(_read(path), str(path))
+        base_version, base, base_rules = _parse(_read(path), str(path))
+    rules = DEFAULT_REGION_RULES if base_rules is None else base_rules
     if overrides is None:
-        return Catalogue(version=base_version, factors=tuple(base))
-    override_version, extra = _parse(_read(overrides), str(overrides))
+        return Catalogue(version=base_version, factors=tuple(base), instrument_rules=rules)
+    override_version, extra, extra_rules = _parse(_read(overrides), str(overrides))
     replaced = {f.id for f in extra}
     merged = [f for f in base if f.id not in replaced] + extra
+    if extra_rules is not None:  # an override file's rules replace those of their regions
+        regions = {r.region for r in extra_rules}
+        rules = tuple(r for r in rules if r.region not in regions) + extra_rules
     return Catalogue(
         version=f"{base_version}+{override_version}",
         factors=tuple(merged),
         overridden_ids=frozenset(replaced & {f.id for f in base}),
+        instrument_rules=rules,
     )
 
 
@@ -117,7 +130,9 @@ def _read(path: Path) -> str:
         raise CatalogueError(str(path), "", None, f"cannot be read ({exc.strerror})") from exc
 
 
-def _parse(text: str, source: str) -> tuple[str, list[EmissionFactor]]:
+def _parse(
+    text: str, source: str
+) -> tuple[str, list[EmissionFactor], tuple[RegionRule, ...] | None]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -127,7 +142,7 @@ def _parse(text: str, source: str) -> tuple[str, list[EmissionFactor]]:
     version = document.get("version")
     if isinstance(version, bool) or not isinstance(version, str | int) or version == "":
         raise CatalogueError(source, "", "version", "a catalogue needs a version, e.g. '2026.11.0'")
-    unknown = set(document) - {"version", "factors"}
+    unknown = set(document) - {"version", "factors", "instrument_rules"}
     if unknown:
         raise CatalogueError(
             source, "", None, f"unknown top-level keys {sorted(map(str, unknown))}"
@@ -145,7 +160,19 @@ def _parse(text: str, source: str) -> tuple[str, list[EmissionFactor]]:
             )
         seen.add(factor.id)
         factors.append(factor)
-    return str(version), factors
+    return str(version), factors, _rules(document.get("instrument_rules"), source)
+
+
+def _rules(raw: object, source: str) -> tuple[RegionRule, ...] | None:
+    """The file's ``instrument_rules:`` (None when it has none)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
+        raise CatalogueError(source, "", "instrument_rules", "must be a list of rules")
+    try:
+        return parse_region_rules(raw)
+    except InstrumentError as exc:
+        raise CatalogueError(source, exc.reference, exc.field_name, exc.problem) from exc
 
 
 def _factor(row: Any, source: str, index: int) -> EmissionFactor:

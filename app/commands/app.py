@@ -26,6 +26,7 @@ from app.auth.guard import TokenStore, install_guard
 from app.auth.tokens import Tokens, resolve_tokens
 from app.auth.ws_limits import WebsocketLimits
 from app.carbon import api as factors_api
+from app.carbon import instruments_api
 from app.carbon.catalogue import load_catalogue
 from app.config import Settings
 from app.db import schema_guard
@@ -35,10 +36,11 @@ from app.domain.plant import Plant
 from app.energy import api as energy_api
 from app.energy.setup import build_energy_service
 from app.figures import api as live_api
+from app.figures.carbon import demo_baselines
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
 from app.plant import api as plant_api
-from app.plant.file import load_plant
+from app.plant.file import demo_plant_path, load_plant
 from app.plant.sync import sync_plant
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,12 @@ def create_app(
         await asyncio.to_thread(sync_plant, factory, the_plant)
         log.info("storage mode: %s (%s)", storage.mode.value, storage.reason)
         catalogue = load_catalogue(overrides=settings.factor_file)
-        figures = FigureService(the_plant, catalogue.factors)
+        # the packaged demo plant comes with its energy file: its regression baseline
+        packaged = (plant is None and settings.plant_file is None) or (
+            settings.plant_file is not None and settings.plant_file == demo_plant_path()
+        )
+        baselines = demo_baselines(the_plant) if packaged else {}
+        figures = FigureService(the_plant, catalogue.factors, baselines)
 
         def refresh_factors(session: Session) -> None:
             operator = factors_api.operator_factors(session)
@@ -137,6 +144,7 @@ def create_app(
     app.include_router(live_api.router)
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
+    app.include_router(instruments_api.router)
     app.include_router(alerts_api.router)
     app.include_router(energy_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

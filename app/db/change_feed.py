@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 # table name -> the kind of setting it holds
 WATCHED_TABLES = {
     "emission_factors": "factors",
-    "green_certificates": "certificates",
-    "offsets": "offsets",
+    "instrument_certificates": "certificates",
+    "instrument_offsets": "offsets",
     "alert_rule_overrides": "alert_rules",
     "api_tokens": "tokens",
 }

@@ -100,12 +100,12 @@ class MeterStateRow(Base):
 
 
 class RollupRow(Base):
-    """Quantity per meter and bucket, kept by GreenPulse (hour buckets in UTC, site-local days)."""
+    """Quantity per meter and bucket, kept by GreenPulse (15-minute UTC buckets, local days)."""
 
     __tablename__ = "rollups"
 
     meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    resolution: Mapped[str] = mapped_column(String(8), primary_key=True, doc="'hour' | 'day'")
+    resolution: Mapped[str] = mapped_column(String(8), primary_key=True, doc="'15min' | 'day'")
     bucket_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     quantity: Mapped[float] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
@@ -163,26 +163,3 @@ class EmissionFactorRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     origin: Mapped[str] = mapped_column(String(16), default="catalogue", doc="catalogue | operator")
-
-
-class GreenCertificateRow(Base):
-    __tablename__ = "green_certificates"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    period_start: Mapped[date] = mapped_column(Date)
-    period_end: Mapped[date] = mapped_column(Date)
-    mwh: Mapped[float] = mapped_column(Float)
-    scheme: Mapped[str] = mapped_column(String(32))
-    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
-
-
-class OffsetRow(Base):
-    __tablename__ = "offsets"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    retired_on: Mapped[date] = mapped_column(Date)
-    tonnes_co2e: Mapped[float] = mapped_column(Float)
-    standard: Mapped[str] = mapped_column(String(64))
-    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -1,17 +1,23 @@
-"""Rollup buckets kept by GreenPulse: UTC hours and site-local days.
+"""Rollup buckets kept by GreenPulse: 15-minute UTC buckets and site-local days.
 
 A reading at ``t`` carries the quantity of ``(previous reading, t]`` (interval-ending, as
 meters timestamp their intervals). Its quantity is spread over the buckets that interval
-spans in proportion to time (a constant rate within the interval), so a 10:02 reading
-for 09:57-10:02 puts three fifths in the 09:00 hour and two fifths in the 10:00 hour, and
-six hours of energy after a silent meter are not piled into one hour. The reading counts
+spans in proportion to time (a constant rate within the interval), so a 10:17 reading
+for 10:12-10:17 puts three fifths in the 10:00 bucket and two fifths in the 10:15 one, and
+six hours of energy after a silent meter are not piled into one bucket. The reading counts
 as one sample in the bucket where it ends.
+
+Every UTC offset in use is a whole number of 15 minutes, so every site-local hour, day,
+month and year is an exact union of 15-minute buckets (``app.domain.periods``): "this
+hour" in Asia/Kolkata is four buckets from 04:30 UTC, a DST fall-back hour is four
+buckets, never eight. The day rows are the sum of their buckets, kept for long periods.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,98 +25,80 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.db.models import ReadingRow, RollupRow
-from app.domain.register_runs import from_micros, micros
+from app.db.models import MeterRow, ReadingRow, RollupRow, SiteRow
+from app.domain.periods import (
+    BUCKET,
+    BUCKET_RESOLUTION,
+    DAY_RESOLUTION,
+    bucket_and_day,
+    bucket_and_day_us,
+    interval_start,
+    spread_rollups,
+)
 from app.domain.registers import Quality
 
-HOUR = "hour"
-DAY = "day"
-_EPSILON = timedelta(microseconds=1)
+FIFTEEN = BUCKET_RESOLUTION  # "15min"
+DAY = DAY_RESOLUTION  # "day"
+RESOLUTIONS = (FIFTEEN, DAY)
 
-
-def hour_bucket(time: datetime) -> datetime:
-    """Start (UTC) of the hour an interval ending at ``time`` belongs to."""
-    t = (time - _EPSILON).astimezone(UTC)
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-def day_bucket(time: datetime, zone: ZoneInfo) -> datetime:
-    """Start (as a UTC instant) of the site-local day an interval ending at ``time`` belongs to."""
-    return buckets(time, zone)[1]
+__all__ = [
+    "DAY",
+    "FIFTEEN",
+    "bucket_starts",
+    "buckets",
+    "hour_sums",
+    "interval_start",
+    "rebuild_all_rollups",
+    "rebuild_rollups",
+    "spread",
+]
 
 
 def buckets(time: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The hour and the site-local day an interval ending at ``time`` belongs to."""
-    t = time - _EPSILON
-    if t.tzinfo is not UTC:
-        t = t.astimezone(UTC)
-    hour = t.replace(minute=0, second=0, microsecond=0)
-    start, end = _day_window(hour, zone)
-    # an hour holds at most one local midnight (half-hour zones put it mid-hour)
-    return hour, start if t < end else end
-
-
-HOUR_US = 3_600_000_000
+    """The 15-minute bucket and the site-local day an interval ending at ``time`` belongs to."""
+    return bucket_and_day(time, zone)
 
 
 def bucket_starts(
     time_us: NDArray[np.int64], zone: ZoneInfo
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """``buckets`` for many interval ends at once, in microseconds since the epoch."""
-    t = time_us - 1  # the interval (since, time] belongs where time - epsilon lies
-    hour = t - t % HOUR_US
-    hours, inverse = np.unique(hour, return_inverse=True)
-    windows = [_day_window(from_micros(h), zone) for h in hours.tolist()]
-    start = np.array([micros(w[0]) for w in windows], np.int64)[inverse]
-    end = np.array([micros(w[1]) for w in windows], np.int64)[inverse]
-    return hour, np.where(t < end, start, end)
-
-
-@lru_cache(maxsize=8192)
-def _day_window(hour_start: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The local day containing ``hour_start``, as UTC instants [start, end) (hot path: cached)."""
-    local = hour_start.astimezone(zone)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
-    return midnight.astimezone(UTC), next_day_start(midnight.astimezone(UTC), zone)
+    """``buckets`` for many interval ends at once, in microseconds (the day lookup is cached)."""
+    return bucket_and_day_us(time_us, zone)
 
 
 def spread(
     since: datetime, until: datetime, quantity: float, zone: ZoneInfo
 ) -> list[tuple[str, datetime, float]]:
     """Shares of ``quantity`` per (resolution, bucket) for the interval ``(since, until]``."""
-    hour, day = buckets(until, zone)
-    if since >= hour and since >= day:  # the usual case: the interval sits in one hour
-        return [(HOUR, hour, quantity), (DAY, day, quantity)]
-    total_s = (until - since).total_seconds()
-    shares: list[tuple[str, datetime, float]] = []
-    for resolution, bucket_of, step in (
-        (HOUR, hour_bucket, _next_hour),
-        (DAY, lambda t: day_bucket(t, zone), lambda b: next_day_start(b, zone)),
-    ):
-        start = since
-        while start < until:
-            bucket = bucket_of(start + _EPSILON)
-            end = min(step(bucket), until)
-            shares.append((resolution, bucket, quantity * (end - start).total_seconds() / total_s))
-            start = end
-    return shares
+    bucket, day = buckets(until, zone)
+    if since >= bucket:  # the usual case: the interval sits in one bucket (so in one day)
+        return [(FIFTEEN, bucket, quantity), (DAY, day, quantity)]
+    return spread_rollups(since, until, quantity, zone)
 
 
-def _next_hour(bucket: datetime) -> datetime:
-    return bucket + timedelta(hours=1)
+def hour_sums(
+    session: Session, meter_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, dict[datetime, float]]:
+    """Quantity per meter and UTC hour in ``[start, end)``, summed from the 15-minute rows.
 
-
-def next_day_start(bucket: datetime, zone: ZoneInfo) -> datetime:
-    """The start (UTC) of the local day after the one starting at ``bucket``."""
-    local = bucket.astimezone(zone) + timedelta(hours=26)  # past any DST change
-    return datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
-
-
-def interval_start(
-    previous: datetime | None, time: datetime, expected_interval_s: float
-) -> datetime:
-    """Start of a reading's interval: the previous reading, else one expected interval back."""
-    return previous if previous is not None else time - timedelta(seconds=expected_interval_s)
+    An hour appears only when at least one of its buckets has a row.
+    """
+    out: dict[str, dict[datetime, float]] = defaultdict(dict)
+    if not meter_ids:
+        return out
+    rows = session.execute(
+        select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
+            RollupRow.meter_id.in_(sorted(meter_ids)),
+            RollupRow.resolution == FIFTEEN,
+            RollupRow.bucket_start >= start,
+            RollupRow.bucket_start < end,
+        )
+    )
+    for meter_id, bucket, quantity in rows:
+        hour = bucket.replace(minute=0, second=0, microsecond=0)
+        series = out[meter_id]
+        series[hour] = series.get(hour, 0.0) + float(quantity)
+    return out
 
 
 def rebuild_rollups(
@@ -134,8 +122,8 @@ def rebuild_rollups(
             for resolution, bucket, share in spread(since, time, quantity, zone):
                 totals.setdefault((resolution, bucket), [0.0, 0, 0])[0] += share
             estimated = 1 if quality & Quality.ESTIMATED else 0
-            hour, day = buckets(time, zone)
-            for key in ((HOUR, hour), (DAY, day)):
+            fine, day = buckets(time, zone)
+            for key in ((FIFTEEN, fine), (DAY, day)):
                 acc = totals.setdefault(key, [0.0, 0, 0])
                 acc[1] += 1
                 acc[2] += estimated
@@ -153,3 +141,25 @@ def rebuild_rollups(
     )
     session.flush()
     return len(totals)
+
+
+def rebuild_all_rollups(session: Session, meter_ids: Iterable[str] | None = None) -> int:
+    """Rebuild the rollups of every meter (or of ``meter_ids``) from the stored readings.
+
+    The data path of the move to 15-minute buckets, and a repair after a plant change.
+    Returns the number of buckets written.
+    """
+    query = select(MeterRow.id, MeterRow.expected_interval_s, SiteRow.timezone).join(
+        SiteRow, SiteRow.id == MeterRow.site_id
+    )
+    if meter_ids is not None:
+        query = query.where(MeterRow.id.in_(list(meter_ids)))
+    written = 0
+    for meter_id, interval_s, timezone in session.execute(query).all():
+        written += rebuild_rollups(session, meter_id, ZoneInfo(timezone), interval_s)
+    return written
+
+
+def bucket_end(bucket: datetime) -> datetime:
+    """The end of a 15-minute bucket."""
+    return bucket + BUCKET

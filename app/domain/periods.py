@@ -354,28 +354,3 @@ def spread_rollups(
     return [(BUCKET_RESOLUTION, b, q) for b, q in fine] + [
         (DAY_RESOLUTION, d, q) for d, q in days.items()
     ]
-
-
-# --- compatibility: the hourly rollups in use until they move to 15-minute buckets ----
-
-
-def current_periods(now: datetime, zone: ZoneInfo) -> dict[str, Period]:
-    """The UTC hour, local day and local year containing ``now`` (hour/day rollups).
-
-    Kept for callers still reading hourly rollups; ``local_periods`` gives the
-    site-local hour, day, month and year at 15-minute resolution.
-    """
-    hour = _utc(now).replace(minute=0, second=0, microsecond=0)
-    day = day_bounds(local_date(now, zone), zone)
-    year = year_bounds(local_year(now, zone), zone)
-    return {
-        "hour": Period("hour", hour, hour + timedelta(hours=1), "hour"),
-        "today": Period("today", day[0], day[1], "day"),
-        "year": Period("year", year[0], year[1], "day"),
-    }
-
-
-def hours_back(now: datetime, count: int) -> list[datetime]:
-    """Start instants (UTC) of the ``count`` whole hours up to and including the current one."""
-    top = _utc(now).replace(minute=0, second=0, microsecond=0)
-    return [top - timedelta(hours=i) for i in range(count - 1, -1, -1)]

@@ -141,6 +141,10 @@ class Area(_Strict):
     name: str
     areas: tuple[Area, ...] = ()
     alerts: AlertRules | None = None
+    feeder: Identifier | None = Field(
+        default=None,
+        description="an electricity meter measuring the whole area, sub-areas included",
+    )
 
 
 class GreenCertificate(_Strict):
@@ -215,6 +219,13 @@ class Site(_Strict):
             if meter.area not in known:
                 raise ValueError(
                     f"meter {meter.id!r} names area {meter.area!r}, which this site does not have"
+                )
+        electricity = {m.id for m in self.meters if m.resource is Resource.ELECTRICITY}
+        for area, _ in self.walk_areas():
+            if area.feeder is not None and area.feeder not in electricity:
+                raise ValueError(
+                    f"area {area.id!r}: feeder {area.feeder!r} is not an electricity meter of "
+                    "this site"
                 )
         if self.baseline is not None:
             product = next((m for m in self.meters if m.id == self.baseline.production_meter), None)

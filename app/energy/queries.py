@@ -1,22 +1,23 @@
 """The one read of metered quantities behind every energy figure.
 
-Energy figures read the rollups through ``rollup_buckets`` only (certificates
-through ``certificates``), so the bucket
-resolution they use is one constant (``ENERGY_RESOLUTION``) and one parameter.
+Energy figures read the rollups through ``rollup_buckets`` only (certificates come from
+the carbon feature's registry), so the bucket resolution they use is one constant
+(``ENERGY_RESOLUTION``: the rollups' 15-minute buckets) and one parameter.
 Plain queries on a session the caller owns; nothing here commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import GreenCertificateRow, RollupRow
+from app.db.models import RollupRow
+from app.db.rollups import FIFTEEN
 
-ENERGY_RESOLUTION = "hour"
+ENERGY_RESOLUTION = FIFTEEN
 """The rollup resolution energy figures are computed from (cost needs buckets within ToU bands)."""
 
 
@@ -41,16 +42,3 @@ def rollup_buckets(
         .order_by(RollupRow.bucket_start)
     ).all()
     return [(meter_id, bucket, float(quantity)) for meter_id, bucket, quantity in rows]
-
-
-def certificates(
-    session: Session, site_id: str, first_day: date, last_day: date
-) -> Sequence[GreenCertificateRow]:
-    """The site's certificates whose period overlaps these site-local days."""
-    return session.scalars(
-        select(GreenCertificateRow).where(
-            GreenCertificateRow.site_id == site_id,
-            GreenCertificateRow.period_start <= last_day,
-            GreenCertificateRow.period_end > first_day,
-        )
-    ).all()

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from app.carbon import store as carbon_store
 from app.domain.carbon import CarbonFigures, allocate_certificates
 from app.domain.energy_performance import EnergyPerformance, baseline_energy_kwh, energy_performance
 from app.domain.energy_settings import EnergySettings
@@ -90,14 +91,17 @@ class EnergyService:
         meters = [m.id for m in site.meters if m.resource is Resource.ELECTRICITY_IMPORT]
         last = local_date(end - timedelta(microseconds=1), zone)
         covered = 0.0
-        for cert in queries.certificates(session, site.id, local_date(start, zone), last):
-            cert_start, cert_end = date_range_bounds(cert.period_start, cert.period_end, zone)
+        for cert in carbon_store.certificates(session, site.id):
+            after_last = cert.claimed_last + timedelta(days=1)
+            if cert.claimed_first > last or after_last <= local_date(start, zone):
+                continue
+            cert_start, cert_end = date_range_bounds(cert.claimed_first, after_last, zone)
             lo, hi = max(cert_start, start), min(cert_end, end)
             if hi <= lo:
                 continue
             before = _sum(queries.rollup_buckets(session, meters, cert_start, lo, self.resolution))
             during = _sum(queries.rollup_buckets(session, meters, lo, hi, self.resolution))
-            covered += allocate_certificates(cert.mwh * 1000, before, during)
+            covered += allocate_certificates(float(cert.kwh), before, during)
         return min(covered, series.total("import", start, end))
 
     def performance(

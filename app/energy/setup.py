@@ -21,11 +21,11 @@ def build_energy_service(settings: Settings, plant: Plant) -> EnergyService:
             stops the process rather than showing figures without it).
     """
     path = energy_path_for(settings.energy_file, settings.plant_file)
-    if path is not None and settings.energy_file is None and settings.plant_file is None:
-        # the packaged demo's file goes with the demo plant only, not with a plant given
-        # to the process some other way
-        if energy_site(path) not in {site.id for site in plant.sites}:
-            path = None
+    # the packaged demo's file goes with the demo plant only, not with a plant given to
+    # the process some other way
+    implicit = settings.energy_file is None and settings.plant_file is None
+    if path is not None and implicit and energy_site(path) not in {s.id for s in plant.sites}:
+        path = None
     energy = {} if path is None else load_plant_energy(path, plant)
     log.info("energy file: %s", path if path is not None else "none (no energy figures)")
     return EnergyService(energy, load_coefficients())

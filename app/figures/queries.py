@@ -1,62 +1,71 @@
-"""The reads behind the live figures: rollups, meter state, certificates, offsets.
+"""The reads behind the live figures: rollups and meter state.
 
-Plain queries on a session the caller owns; nothing here commits.
+Plain queries on a session the caller owns; nothing here commits. Instruments are
+read through ``app.carbon.store``.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import GreenCertificateRow, MeterStateRow, OffsetRow, RollupRow
-from app.db.rollups import HOUR
-from app.domain.periods import Period
+from app.db.models import MeterStateRow, RollupRow
+from app.db.rollups import DAY, FIFTEEN
+
+Series = Sequence[tuple[datetime, Decimal]]
 
 
-def rollup_sums(
-    session: Session, meter_ids: list[str], period: Period
-) -> tuple[dict[str, float], int]:
-    """Quantity per meter over the period, and how many samples in it were estimated."""
+def exact(value: float) -> Decimal:
+    """A stored float as the shortest decimal that round-trips it."""
+    return Decimal(repr(float(value)))
+
+
+def series(
+    session: Session, meter_ids: list[str], start: datetime, end: datetime, *, days: bool
+) -> dict[str, Series]:
+    """(bucket or local-day start, quantity) per meter in ``[start, end)``, in time order.
+
+    ``days`` reads the local-day rows (``start`` and ``end`` must be local day starts),
+    otherwise the 15-minute rows.
+    """
+    out: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    if not meter_ids or end <= start:
+        return dict(out)
     rows = session.execute(
-        select(RollupRow.meter_id, func.sum(RollupRow.quantity), func.sum(RollupRow.estimated))
+        select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity)
         .where(
             RollupRow.meter_id.in_(meter_ids),
-            RollupRow.resolution == period.resolution,
-            RollupRow.bucket_start >= period.start,
-            RollupRow.bucket_start < period.end,
+            RollupRow.resolution == (DAY if days else FIFTEEN),
+            RollupRow.bucket_start >= start,
+            RollupRow.bucket_start < end,
         )
-        .group_by(RollupRow.meter_id)
-    ).all()
-    sums = {meter_id: float(total or 0.0) for meter_id, total, _ in rows}
-    return sums, sum(int(est or 0) for _, _, est in rows)
+        .order_by(RollupRow.bucket_start)
+    )
+    for meter_id, bucket, quantity in rows:
+        out[meter_id].append((bucket, exact(quantity)))
+    return dict(out)
 
 
-def sum_hours(session: Session, meter_ids: list[str], start: datetime, end: datetime) -> float:
-    if not meter_ids or end <= start:
-        return 0.0
+def estimated_samples(
+    session: Session, meter_ids: list[str], start: datetime, end: datetime
+) -> int:
+    """Samples flagged estimated in the 15-minute buckets of ``[start, end)``."""
+    if not meter_ids:
+        return 0
     total = session.scalar(
-        select(func.coalesce(func.sum(RollupRow.quantity), 0.0)).where(
+        select(func.coalesce(func.sum(RollupRow.estimated), 0)).where(
             RollupRow.meter_id.in_(meter_ids),
-            RollupRow.resolution == HOUR,
+            RollupRow.resolution == FIFTEEN,
             RollupRow.bucket_start >= start,
             RollupRow.bucket_start < end,
         )
     )
-    return float(total or 0.0)
-
-
-def offsets_kg(session: Session, site_id: str, period: Period) -> float:
-    tonnes = session.scalar(
-        select(func.coalesce(func.sum(OffsetRow.tonnes_co2e), 0.0)).where(
-            OffsetRow.site_id == site_id,
-            OffsetRow.retired_on >= period.start.date(),
-            OffsetRow.retired_on < period.end.date(),
-        )
-    )
-    return float(tonnes or 0.0) * 1000
+    return int(total or 0)
 
 
 def meter_states(session: Session, meter_ids: list[str]) -> dict[str, MeterStateRow]:
@@ -65,29 +74,3 @@ def meter_states(session: Session, meter_ids: list[str]) -> dict[str, MeterState
         s.meter_id: s
         for s in session.scalars(select(MeterStateRow).where(MeterStateRow.meter_id.in_(meter_ids)))
     }
-
-
-def certificates(
-    session: Session, site_id: str, first_day: date, last_day: date
-) -> Sequence[GreenCertificateRow]:
-    """The site's certificates whose period overlaps these site-local days."""
-    return session.scalars(
-        select(GreenCertificateRow).where(
-            GreenCertificateRow.site_id == site_id,
-            GreenCertificateRow.period_start <= last_day,
-            GreenCertificateRow.period_end > first_day,
-        )
-    ).all()
-
-
-def hourly_quantities(
-    session: Session, meter_ids: list[str], since: datetime
-) -> Sequence[Row[str, datetime, float]]:
-    """(meter, hour bucket, quantity) from ``since`` on."""
-    return session.execute(
-        select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
-            RollupRow.meter_id.in_(meter_ids),
-            RollupRow.resolution == HOUR,
-            RollupRow.bucket_start >= since,
-        )
-    ).all()

@@ -1,15 +1,19 @@
 """Live figures for a site or an area: energy, power, CO₂ and levers, read from the rollups.
 
+Every period is the site's local hour, day, month or year (``local_periods``), summed
+over 15-minute buckets; CO₂ is valued by time of use (``app.figures.carbon``).
+
 Everything here is computed from the database (rollups and meter state), never from one
 process's memory, so two ingesters and two API processes always show the same figures.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,18 +21,14 @@ from sqlalchemy.orm import Session
 from app.alerts.schemas import alert_json
 from app.alerts.store import unresolved
 from app.db.models import MeterStateRow
-from app.domain.carbon import (
-    CarbonFigures,
-    EnergyTotals,
-    EnpiBaseline,
-    allocate_certificates,
-    compute_carbon,
-    resolve_carbon_factors,
-)
-from app.domain.factors import EmissionFactor
-from app.domain.periods import Period, current_periods, hours_back
+from app.domain.carbon import EnergyTotals
+from app.domain.enpi_model import BaselineModel
+from app.domain.factors import EmissionFactor, FactorNotFound
+from app.domain.period_carbon import PeriodCarbon
+from app.domain.periods import Period, hour_bounds, local_periods
 from app.domain.plant import Meter, Plant, Resource, Site
-from app.figures import queries, schemas
+from app.domain.time_of_use import Valuation, empty_valuation, value_by_time_of_use
+from app.figures import carbon, queries, schemas
 from app.figures.schemas import iso
 
 # a value is stale when its meter has been silent for this many expected intervals
@@ -89,19 +89,30 @@ def scope_for(plant: Plant, site_id: str, area_id: str | None = None) -> Scope:
 class FigureService:
     """Builds snapshots; one instance per API process, shared by all its clients."""
 
-    def __init__(self, plant: Plant, factors: tuple[EmissionFactor, ...]) -> None:
+    def __init__(
+        self,
+        plant: Plant,
+        factors: tuple[EmissionFactor, ...],
+        baselines: Mapping[str, BaselineModel] | None = None,
+    ) -> None:
         self.plant = plant
         self.factors = factors
+        self.baselines: dict[str, BaselineModel] = dict(baselines or {})
+        """Regression baseline per site id (the efficiency lever); else the plant file's."""
 
     def snapshot(self, session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
         """The full picture the wall screen shows, as JSON-ready data."""
         site = scope.site
-        periods = current_periods(now, site.zone)
+        periods = local_periods(now, site.zone)
         meter_ids = [m.id for m in scope.meters]
         states = queries.meter_states(session, meter_ids)
         power = _power(scope.meters, states, now)
+        year = periods["year"]
+        data = carbon.load(
+            session, site, self.factors, year.start, year.end, now, self.baselines.get(site.id)
+        )
         figures = {
-            name: self._period(session, scope, period, now) for name, period in periods.items()
+            name: self._period(session, scope, period, data) for name, period in periods.items()
         }
         alerts = unresolved(session, site.id, limit=MAX_ALERTS_SHOWN)
         newest = max((s.last_time for s in states.values()), default=None)
@@ -124,47 +135,65 @@ class FigureService:
             },
         }
 
-    def _period(
-        self, session: Session, scope: Scope, period: Period, now: datetime
+    def period_carbon(
+        self, session: Session, site: Site, period: Period, now: datetime
+    ) -> tuple[PeriodCarbon, carbon.SiteSeries]:
+        """The site's figures for any site-local period (e.g. a neutrality claim's dates)."""
+        data = carbon.load(
+            session, site, self.factors, period.start, period.end, now, self.baselines.get(site.id)
+        )
+        return carbon.figures_for(data, period, site, self.factors), data
+
+    def area_inventory(
+        self, data: carbon.SiteSeries, figures: PeriodCarbon, period: Period, scope: Scope
     ) -> dict[str, Any]:
-        by_meter, estimated = queries.rollup_sums(session, [m.id for m in scope.meters], period)
-        totals = _energy_totals(scope.meters, by_meter)
+        """An area's share of the period's figures (scope 2 allocated, its own scope 1)."""
+        assert scope.area_id is not None
         site = scope.site
-        factors = resolve_carbon_factors(self.factors, regions=site.regions(), at=now)
+        allocation = carbon.allocation_for(data, period, site, figures)
+        gas = _value(scope.meters, data, period, site, self.factors, Resource.GAS, "fuel")
+        water = _value(scope.meters, data, period, site, self.factors, Resource.WATER, "supply")
+        return schemas.area_carbon_json(allocation, scope.area_id, gas, water, figures)
+
+    def _period(
+        self, session: Session, scope: Scope, period: Period, data: carbon.SiteSeries
+    ) -> dict[str, Any]:
+        site = scope.site
         whole_site = scope.area_id is None
-        certificate_kwh = (
-            self._certificates_for(session, scope, period, totals.electricity_import_kwh)
-            if whole_site
-            else 0.0
-        )
-        offsets_kg = queries.offsets_kg(session, site.id, period) if whole_site else 0.0
-        baseline = (
-            EnpiBaseline(site.baseline.kwh_per_unit, site.baseline.period)
-            if whole_site and site.baseline
-            else None
-        )
+        by_meter = {
+            m.id: float(carbon.in_period(data.per_meter.get(m.id, []), period))
+            for m in scope.meters
+        }
+        totals = _energy_totals(scope.meters, by_meter)
         if site.baseline is not None and whole_site:
             production = by_meter.get(site.baseline.production_meter, 0.0)
             totals = replace(totals, production_units=production)
-        carbon = compute_carbon(
-            totals,
-            factors,
-            certificate_kwh=certificate_kwh,
-            offsets_retired_kg=offsets_kg,
-            baseline=baseline,
-        )
+        figures = carbon.figures_for(data, period, site, self.factors)
+        if whole_site:
+            co2 = schemas.carbon_json(
+                figures,
+                self._factor_details(figures),
+                coverage=data.coverage,
+                not_assessed_note=data.baseline_note,
+            )
+            allocation = carbon.allocation_for(data, period, site, figures)
+            co2["areas"] = schemas.allocation_json(allocation)
+        else:
+            co2 = self.area_inventory(data, figures, period, scope)
         return {
             "start": iso(period.start),
             "end": iso(period.end),
             "energy": schemas.energy_json(totals, scope.meters, whole_site, by_meter),
-            "co2": schemas.carbon_json(carbon, whole_site, self._factor_details(carbon)),
+            "co2": co2,
             "pv_share": _ratio(totals.pv_self_consumed_kwh, totals.site_consumption_kwh),
-            "estimated_samples": estimated,
+            "estimated_samples": queries.estimated_samples(
+                session, [m.id for m in scope.meters], period.start, period.end
+            ),
         }
 
-    def _factor_details(self, carbon: CarbonFigures) -> dict[str, dict[str, Any]]:
+    def _factor_details(self, figures: PeriodCarbon) -> dict[str, dict[str, Any]]:
         """Value, unit, gas basis (CO2 or CO2e), source and status of each factor used."""
-        used = {fid for ids in carbon.factor_ids.values() for fid in ids}
+        used = {fid for ids in figures.factor_ids.values() for fid in ids}
         return {
             f.id: {
                 "value": f.value,
@@ -178,28 +207,34 @@ class FigureService:
             if f.id in used
         }
 
-    def _certificates_for(
-        self, session: Session, scope: Scope, period: Period, import_kwh: float
-    ) -> float:
-        """Certificate kWh covering this period's grid import.
 
-        Each certificate covers the import of its own period in time order until used up
-        (``allocate_certificates``); this period gets what falls in its overlap.
-        """
-        zone = scope.site.zone
-        first_day = period.start.astimezone(zone).date()
-        last_day = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
-        certs = queries.certificates(session, scope.site.id, first_day, last_day)
-        meters = [m.id for m in scope.meters if m.resource is Resource.ELECTRICITY_IMPORT]
-        covered = 0.0
-        for cert in certs:
-            cert_start = _local_instant(cert.period_start, scope)
-            cert_end = _local_instant(cert.period_end, scope)
-            overlap_start, overlap_end = max(cert_start, period.start), min(cert_end, period.end)
-            before = queries.sum_hours(session, meters, cert_start, overlap_start)
-            during = queries.sum_hours(session, meters, overlap_start, overlap_end)
-            covered += allocate_certificates(cert.mwh * 1000, before, during)
-        return min(covered, import_kwh)
+_RESOURCE_NAME = {Resource.GAS: "gas", Resource.WATER: "water"}
+
+
+def _value(
+    meters: Iterable[Meter],
+    data: carbon.SiteSeries,
+    period: Period,
+    site: Site,
+    factors: Iterable[EmissionFactor],
+    resource: Resource,
+    method: str,
+) -> Valuation:
+    """An area's own gas or water, valued by time of use."""
+    name = _RESOURCE_NAME[resource]
+    quantities = [
+        (k, q)
+        for m in meters
+        if m.resource is resource
+        for k, q in data.per_meter.get(m.id, ())
+        if period.start <= k < period.end
+    ]
+    try:
+        return value_by_time_of_use(
+            quantities, factors, regions=site.regions(), resource=name, method=method
+        )
+    except FactorNotFound:
+        return empty_valuation(name, method)
 
 
 def _energy_totals(meters: Iterable[Meter], by_meter: Mapping[str, float]) -> EnergyTotals:
@@ -284,33 +319,34 @@ def _pv_share(power: Mapping[str, Mapping[str, Any]]) -> float | None:
 
 
 def _history(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
-    """Average rate per flow for each of the last 24 hours (kWh in an hour = average kW)."""
-    hours = hours_back(now, HISTORY_HOURS)
+    """Average rate per flow for each of the last 24 site-local hours (kWh in an hour = kW)."""
+    zone = scope.site.zone
+    current = hour_bounds(now, zone)
+    hours = [current]
+    while len(hours) < HISTORY_HOURS:
+        hours.insert(0, hour_bounds(hours[0][0] - timedelta(microseconds=1), zone))
     flow_of = {m.id: POWER_FLOWS[m.resource][0] for m in scope.meters}
-    rows = queries.hourly_quantities(session, list(flow_of), hours[0])
-    index = {h: i for i, h in enumerate(hours)}
+    rows = queries.series(session, list(flow_of), hours[0][0], current[1], days=False)
+    starts = [h[0] for h in hours]
     series: dict[str, list[float]] = {}
-    for meter_id, bucket, quantity in rows:
-        i = index.get(bucket)
-        if i is None:
-            continue
+    for meter_id, buckets in rows.items():
         values = series.setdefault(flow_of[meter_id], [0.0] * len(hours))
-        values[i] += quantity
+        for bucket, quantity in buckets:
+            i = bisect.bisect_right(starts, bucket) - 1
+            if i >= 0:
+                values[i] += float(quantity)
     if "grid_import" in series and "pv" in series:
         export = series.get("grid_export", [0.0] * len(hours))
         series["consumption"] = [
             max(0.0, i + p - e)
             for i, p, e in zip(series["grid_import"], series["pv"], export, strict=True)
         ]
-    # the current hour is still filling: scale to an average rate over the time elapsed
-    elapsed_h = max((now - hours[-1]).total_seconds() / 3600, 1 / 60)
+    # each hour's kWh over its length (the current one over the time elapsed)
     for values in series.values():
-        values[-1] = values[-1] / elapsed_h
-    return {"hours": [iso(h) for h in hours], "average_rate": series}
-
-
-def _local_instant(day: date, scope: Scope) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=scope.site.zone).astimezone(UTC)
+        for i, (start, end) in enumerate(hours):
+            length = (min(end, now) - start).total_seconds() / 3600
+            values[i] = values[i] / max(length, 1 / 60)
+    return {"hours": [iso(h[0]) for h in hours], "average_rate": series}
 
 
 def _ratio(part: float, whole: float) -> float | None:

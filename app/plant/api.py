@@ -1,4 +1,4 @@
-"""The plant, its readings and history, certificates and offsets, dead letters."""
+"""The plant, its readings and history, dead letters (instruments are in app.carbon)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,8 @@ from sqlalchemy import select
 from app.api.deps import PlantDep, SessionDep, resolve_scope
 from app.api_types import BoundedDatetime
 from app.auth.deps import ReadAccess, WriteAccess
-from app.db.models import (
-    GreenCertificateRow,
-    MeterEventRow,
-    OffsetRow,
-    ReadingRow,
-    RejectedMessageRow,
-    RollupRow,
-)
-from app.domain.plant import GreenCertificate, Offset
+from app.db.models import MeterEventRow, ReadingRow, RejectedMessageRow, RollupRow
+from app.db.rollups import DAY, hour_sums
 from app.figures.service import POWER_FLOWS
 
 router = APIRouter(prefix="/api/v1", tags=["plant"])
@@ -124,14 +117,21 @@ def site_history(
     end = end or datetime.now(UTC)
     start = start or end - (timedelta(days=2) if resolution == "hour" else timedelta(days=60))
     flow_of = {m.id: POWER_FLOWS[m.resource][0] for m in scope.meters}
-    rows = session.execute(
-        select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
-            RollupRow.meter_id.in_(list(flow_of)),
-            RollupRow.resolution == resolution,
-            RollupRow.bucket_start >= start,
-            RollupRow.bucket_start < end,
-        )
-    ).all()
+    if resolution == "hour":  # UTC hours, summed from the 15-minute rows
+        per_meter = hour_sums(session, list(flow_of), start, end)
+        rows = [(m, b, q) for m, series in per_meter.items() for b, q in series.items()]
+    else:
+        rows = [
+            (m, b, q)
+            for m, b, q in session.execute(
+                select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
+                    RollupRow.meter_id.in_(list(flow_of)),
+                    RollupRow.resolution == DAY,
+                    RollupRow.bucket_start >= start,
+                    RollupRow.bucket_start < end,
+                )
+            ).all()
+        ]
     buckets: dict[str, dict[str, float]] = {}
     for meter_id, bucket, quantity in rows:
         flows = buckets.setdefault(_iso(bucket), {})
@@ -142,48 +142,6 @@ def site_history(
         "units": {name: QUANTITY_UNIT[unit] for name, unit in POWER_FLOWS.values()},
         "buckets": [{"start": k, **v} for k, v in sorted(buckets.items())],
     }
-
-
-@router.get("/sites/{site_id}/certificates")
-def list_certificates(site_id: str, session: SessionDep, _: ReadAccess) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(GreenCertificateRow).where(GreenCertificateRow.site_id == site_id)
-    ).all()
-    return [
-        {
-            "id": c.id,
-            "period_start": c.period_start,
-            "period_end": c.period_end,
-            "mwh": c.mwh,
-            "scheme": c.scheme,
-            "reference": c.reference,
-        }
-        for c in rows
-    ]
-
-
-@router.post("/sites/{site_id}/certificates", status_code=status.HTTP_201_CREATED)
-def add_certificate(
-    site_id: str, body: GreenCertificate, plant: PlantDep, session: SessionDep, _: WriteAccess
-) -> dict[str, Any]:
-    """Record green electricity certificates retired for a period (market-based scope 2)."""
-    resolve_scope(plant, site_id)
-    row = GreenCertificateRow(site_id=site_id, **body.model_dump())
-    session.add(row)
-    session.flush()
-    return {"id": row.id, **body.model_dump(mode="json")}
-
-
-@router.post("/sites/{site_id}/offsets", status_code=status.HTTP_201_CREATED)
-def add_offset(
-    site_id: str, body: Offset, plant: PlantDep, session: SessionDep, _: WriteAccess
-) -> dict[str, Any]:
-    """Record offsets retired (reported beside the inventory, never netted into it)."""
-    resolve_scope(plant, site_id)
-    row = OffsetRow(site_id=site_id, **body.model_dump())
-    session.add(row)
-    session.flush()
-    return {"id": row.id, **body.model_dump(mode="json")}
 
 
 @router.get("/rejected")

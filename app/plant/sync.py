@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.carbon.models import CertificateRow, OffsetRow
+from app.carbon.store import add_certificate, add_offset
 from app.db.engine import transaction
-from app.db.models import AreaRow, GreenCertificateRow, MeterRow, OffsetRow, SiteRow
+from app.db.models import AreaRow, MeterRow, SiteRow
+from app.domain.instruments import Certificate, Offset
 from app.domain.plant import Plant
 
 
@@ -53,36 +59,48 @@ def sync_plant(factory: sessionmaker[Session], plant: Plant) -> None:
 
 
 def _sync_contracts(session: Session, plant: Plant) -> None:
-    """Certificates and offsets declared in the file, added once (matched by reference)."""
+    """Certificates and offsets declared in the file, registered once (matched by reference)."""
+    have = set(session.scalars(select(CertificateRow.reference))) | set(
+        session.scalars(select(OffsetRow.reference))
+    )
+    now = datetime.now(UTC)
     for site in plant.sites:
-        have_certs = set(
-            session.scalars(
-                select(GreenCertificateRow.reference).where(GreenCertificateRow.site_id == site.id)
+        for index, cert in enumerate(site.green_certificates):
+            reference = cert.reference or f"{site.id}-certificate-{index + 1}"
+            if reference in have:
+                continue
+            last = cert.period_end - timedelta(days=1)
+            certificate = Certificate(
+                reference=reference,
+                instrument_type=cert.scheme,
+                generation_first=cert.period_start,
+                generation_last=last,
+                claimed_first=cert.period_start,
+                claimed_last=last,
+                quantity=Decimal(repr(cert.mwh)),
+                unit="MWh",
+                registry="plant file",
+                serial=reference,
+                retired_on=cert.period_start,
             )
-        )
-        for cert in site.green_certificates:
-            if cert.reference not in have_certs:
-                session.add(
-                    GreenCertificateRow(
-                        site_id=site.id,
-                        period_start=cert.period_start,
-                        period_end=cert.period_end,
-                        mwh=cert.mwh,
-                        scheme=cert.scheme,
-                        reference=cert.reference,
-                    )
-                )
-        have_offsets = set(
-            session.scalars(select(OffsetRow.reference).where(OffsetRow.site_id == site.id))
-        )
-        for offset in site.offsets:
-            if offset.reference not in have_offsets:
-                session.add(
-                    OffsetRow(
-                        site_id=site.id,
-                        retired_on=offset.retired_on,
-                        tonnes_co2e=offset.tonnes_co2e,
-                        standard=offset.standard,
-                        reference=offset.reference,
-                    )
-                )
+            add_certificate(
+                session, site.id, certificate, regions=site.regions(), at=now, actor="plant file"
+            )
+            have.add(reference)
+        for index, offset in enumerate(site.offsets):
+            reference = offset.reference or f"{site.id}-offset-{index + 1}"
+            if reference in have:
+                continue
+            entry = Offset(
+                reference=reference,
+                standard=offset.standard,
+                project="plant file",
+                vintage=offset.retired_on.year,
+                quantity=Decimal(repr(offset.tonnes_co2e)),
+                unit="tCO2e",
+                registry="plant file",
+                serial=reference,
+                retired_at=offset.retired_on,
+            )
+            add_offset(session, site.id, entry, at=now, actor="plant file")
+            have.add(reference)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -99,7 +100,7 @@ async def test_hour_figures_match_the_worked_example(client: httpx.AsyncClient) 
         "inventory_location_kg": 571.52,
         "inventory_market_kg": 635.12,
         "avoided_pv_kg": 303.15,
-        "co2_reduced_kg": 426.2544,
+        "co2_reduced_kg": 243.3744,  # the physical levers: PV, efficiency, water reuse
         "offsets_retired_kg": 0,
     }
     for name, kg in expected.items():
@@ -117,7 +118,8 @@ async def test_offsets_stand_beside_the_year_inventory(client: httpx.AsyncClient
     # the demo plant retired 2,000 t of offsets on 30 June 2026: shown, never netted
     assert year["co2"]["offsets_retired_kg"] == pytest.approx(2_000_000)
     assert year["co2"]["inventory_location_kg"] == pytest.approx(571.52)
-    assert year["co2"]["co2_reduced_kg"] == pytest.approx(426.2544)
+    assert year["co2"]["co2_reduced_kg"] == pytest.approx(243.3744)
+    assert year["co2"]["contractual_reduced_kg"] == pytest.approx(182.88)
 
 
 async def test_area_figures_cover_nested_areas(client: httpx.AsyncClient) -> None:
@@ -138,16 +140,28 @@ async def test_reads_need_a_token_and_writes_the_write_token(client: httpx.Async
     assert bad.status_code == 401
     kiosk = await client.get("/api/v1/sites?token=read-token-for-tests")
     assert kiosk.status_code == 200 and kiosk.json()[0]["id"] == "guian"
-    body = {"period_start": "2026-07-01", "period_end": "2026-08-01", "mwh": 12.5}
+    body = {
+        "reference": "GEC-TEST-0001",
+        "instrument_type": "GEC",
+        "generation_first": "2026-06-01",
+        "generation_last": "2026-06-30",
+        "claimed_first": "2026-07-01",
+        "claimed_last": "2026-07-31",
+        "quantity": "12.5",
+        "unit": "MWh",
+        "registry": "China GEC trading platform",
+        "serial": "GEC-TEST-0001-S",
+        "retired_on": "2026-07-02",
+    }
     url = "/api/v1/sites/guian/certificates"
     assert (await client.post(url, json=body)).status_code == 401
     assert (await client.post(url, json=body, headers=READ)).status_code == 403
     # a write token never travels in the URL
     assert (await client.post(url + "?token=write-token-for-tests", json=body)).status_code == 401
     created = await client.post(url, json=body, headers=WRITE)
-    assert created.status_code == 201 and created.json()["mwh"] == 12.5
+    assert created.status_code == 201 and created.json()["kwh"] == "12500.0"
     listed = (await client.get(url, headers=READ)).json()
-    assert {c["mwh"] for c in listed} == {0.3, 12.5}
+    assert {Decimal(c["kwh"]) for c in listed} == {Decimal(300), Decimal(12500)}
     assert (await client.get("/api/v1/rejected", headers=READ)).status_code == 403
     assert (await client.get("/api/v1/rejected", headers=WRITE)).status_code == 200
 

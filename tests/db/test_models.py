@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.alerts.models import AlertRow
+from app.carbon.models import CertificateRow
 from app.db.models import (
     AreaRow,
     EmissionFactorRow,
-    GreenCertificateRow,
     MeterEventRow,
     MeterRow,
     ReadingRow,
@@ -162,12 +162,20 @@ def test_factor_certificate_event_and_dead_letter_round_trip(session: Session) -
         )
     )
     session.add(
-        GreenCertificateRow(
+        CertificateRow(
             site_id="s1",
-            period_start=date(2026, 1, 1),
-            period_end=date(2027, 1, 1),
-            mwh=30000,
-            scheme="GEC",
+            reference="GEC-1",
+            instrument_type="GEC",
+            generation_first=date(2026, 1, 1),
+            generation_last=date(2026, 12, 31),
+            claimed_first=date(2026, 1, 1),
+            claimed_last=date(2026, 12, 31),
+            quantity="30000.5",
+            unit="MWh",
+            registry_name="GEC platform",
+            serial="0001",
+            retired_on=date(2026, 1, 1),
+            created_at=T0,
         )
     )
     session.add(
@@ -197,8 +205,8 @@ def test_factor_certificate_event_and_dead_letter_round_trip(session: Session) -
     assert factor is not None and factor.kg_per_unit == 0.5306 and factor.valid_to is None
     dead = session.scalars(select(RejectedMessageRow)).one()
     assert dead.payload == b'{"value": 1}' and dead.reason == "unknown_meter"
-    cert = session.scalars(select(GreenCertificateRow)).one()
-    assert cert.mwh == 30000 and cert.period_end == date(2027, 1, 1)
+    cert = session.scalars(select(CertificateRow)).one()
+    assert cert.quantity == "30000.5" and cert.claimed_last == date(2026, 12, 31)
 
 
 def test_plant_sync_is_idempotent(backend: Backend) -> None:
@@ -207,7 +215,7 @@ def test_plant_sync_is_idempotent(backend: Backend) -> None:
     sync_plant(backend.factory, plant)
     with backend.factory() as session:
         meters = session.scalars(select(MeterRow)).all()
-        certs = session.scalars(select(GreenCertificateRow)).all()
+        certs = session.scalars(select(CertificateRow)).all()
         nested = session.get(AreaRow, "compressors")
     assert len(meters) == 41
     assert {m.id for m in meters if m.resource == "pv"} == {f"pv-inv-{i:02d}" for i in range(1, 7)}

@@ -18,7 +18,6 @@ from app.domain.periods import (
     bucket_and_day_us,
     bucket_start,
     buckets_covering,
-    current_periods,
     day_bounds,
     day_starts_us,
     first_instant_at,
@@ -156,12 +155,6 @@ def test_buckets_and_interval_buckets() -> None:
 def test_spread_splits_by_time() -> None:
     shares = spread_decimal(utc(2026, 1, 1, 9, 57), utc(2026, 1, 1, 10, 2), Decimal("5"))
     assert shares == [(utc(2026, 1, 1, 9, 45), Decimal("3")), (utc(2026, 1, 1, 10), Decimal("2"))]
-
-
-def test_current_periods_compatibility_keeps_utc_hours() -> None:
-    periods = current_periods(utc(2026, 6, 15, 4, 40), KOLKATA)
-    assert periods["hour"].start == utc(2026, 6, 15, 4)
-    assert periods["today"].start == utc(2026, 6, 14, 18, 30)
 
 
 def test_naive_time_is_refused() -> None:

@@ -112,14 +112,26 @@ def test_tokens_certificates_and_rules_agree(
             "a revoked token",
         )
 
-    cert = {"period_start": "2026-07-01", "period_end": "2026-08-01", "mwh": 7.5}
+    cert = {
+        "reference": "GEC-REPLICA-0001",
+        "instrument_type": "GEC",
+        "generation_first": "2026-06-01",
+        "generation_last": "2026-06-30",
+        "claimed_first": "2026-07-01",
+        "claimed_last": "2026-07-31",
+        "quantity": "7.5",
+        "unit": "MWh",
+        "registry": "China GEC trading platform",
+        "serial": "GEC-REPLICA-0001-S",
+        "retired_on": "2026-07-02",
+    }
     made_cert = httpx.post(
         f"{a.base_url}/api/v1/sites/guian/certificates", json=cert, headers=_bearer(ADMIN)
     )
     assert made_cert.status_code == 201
     _within(
         lambda: any(
-            c["mwh"] == 7.5
+            c["reference"] == "GEC-REPLICA-0001"
             for c in httpx.get(
                 f"{b.base_url}/api/v1/sites/guian/certificates", headers=_bearer(READ)
             ).json()

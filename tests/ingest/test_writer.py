@@ -17,7 +17,7 @@ from app.db.models import (
     RejectedMessageRow,
     RollupRow,
 )
-from app.db.rollups import DAY, HOUR, rebuild_rollups
+from app.db.rollups import DAY, FIFTEEN, rebuild_rollups
 from app.domain.registers import Quality
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
@@ -25,6 +25,7 @@ from ingest.decode import DecodedReading, Rejection
 from ingest.writer import BatchWriter, WriteResult
 from tests.conftest import Backend
 
+HOUR = "hour"  # UTC hours, summed from the 15-minute rows
 T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 PLANT = load_plant()
@@ -58,13 +59,20 @@ def stored(backend: Backend, meter: str) -> list[tuple[float, float | None, int]
 
 
 def rollup(backend: Backend, meter: str, resolution: str = HOUR) -> dict[datetime, float]:
+    stored = FIFTEEN if resolution == HOUR else resolution
     with backend.factory() as session:
         rows = session.execute(
             select(RollupRow.bucket_start, RollupRow.quantity).where(
-                RollupRow.meter_id == meter, RollupRow.resolution == resolution
+                RollupRow.meter_id == meter, RollupRow.resolution == stored
             )
         ).all()
-    return {_utc(b): q for b, q in rows}
+    if resolution != HOUR:
+        return {_utc(b): q for b, q in rows}
+    hours: dict[datetime, float] = {}
+    for b, q in rows:
+        hour = _utc(b).replace(minute=0)
+        hours[hour] = hours.get(hour, 0.0) + q
+    return hours
 
 
 def _utc(t: datetime) -> datetime:
@@ -113,8 +121,8 @@ def test_late_reading_is_spliced_in_and_rollups_corrected(
     assert rollup(backend, "el-comp-01") == {T0: 10}
     with backend.factory() as session:
         hour_samples = session.scalar(
-            select(RollupRow.samples).where(
-                RollupRow.meter_id == "el-comp-01", RollupRow.resolution == HOUR
+            select(func.sum(RollupRow.samples)).where(
+                RollupRow.meter_id == "el-comp-01", RollupRow.resolution == FIFTEEN
             )
         )
     assert hour_samples == 2
@@ -266,11 +274,11 @@ def test_any_arrival_order_gives_the_in_order_figures(
 
 
 def _assert_rollups_match_rebuild(backend: Backend, meter: str) -> None:
-    before = {r: rollup(backend, meter, r) for r in (HOUR, DAY)}
+    before = {r: rollup(backend, meter, r) for r in (FIFTEEN, DAY)}
     with backend.factory() as session, session.begin():
         rebuild_rollups(session, meter, PLANT.site("guian").zone, 60.0)
-    after = {r: rollup(backend, meter, r) for r in (HOUR, DAY)}
-    for resolution in (HOUR, DAY):
+    after = {r: rollup(backend, meter, r) for r in (FIFTEEN, DAY)}
+    for resolution in (FIFTEEN, DAY):
         assert before[resolution].keys() == after[resolution].keys()
         for bucket, quantity in after[resolution].items():
             assert before[resolution][bucket] == pytest.approx(quantity)
@@ -320,10 +328,10 @@ def test_a_long_gap_is_spread_over_the_hours_it_spans(
     with backend.factory() as session:
         samples = session.scalars(
             select(RollupRow.samples).where(
-                RollupRow.meter_id == "el-comp-01", RollupRow.resolution == HOUR
+                RollupRow.meter_id == "el-comp-01", RollupRow.resolution == FIFTEEN
             )
         ).all()
-    assert sorted(samples) == [0, 0, 0, 0, 0, 1]  # the reading counts once, where it ends
+    assert sorted(samples) == [0] * 23 + [1]  # the reading counts once, where it ends
 
 
 def test_batches_prepared_ahead_commit_as_written_in_order(

@@ -1,5 +1,5 @@
 // Rendering one snapshot: the hero, levers, inventory, power tiles and alerts.
-import { fmt, siteTime } from "./format.js";
+import { fmt, mass, siteTime } from "./format.js";
 import { $, body, el, figure, hideMessage, setFigure, setMass, state } from "./dom.js";
 import { zone } from "./clock.js";
 import { addLivePoint, drawChart } from "./chart.js";
@@ -24,8 +24,11 @@ export function render(snap, via) {
 
   const { hour, today, year } = snap.periods;
   renderHero(snap);
-  setMass("co2-reduced-today", today.co2.co2_reduced_kg);
-  setMass("co2-reduced-year", year.co2.co2_reduced_kg);
+  // the hero figures are the physical levers' total; the line under them says what the
+  // rest is (certificates are contractual, offsets are reported beside)
+  setMass("co2-reduced-today", today.co2.physical_reduced_kg);
+  setMass("co2-reduced-year", year.co2.physical_reduced_kg);
+  renderReductions(today.co2, year.co2);
   const estimated = hour.estimated_samples || 0;
   setFigure("estimated-hour", estimated, estimated
     ? `Includes ${fmt(estimated, 0)} estimated meter intervals (resets, gaps)` : "");
@@ -53,7 +56,7 @@ export function render(snap, via) {
 function renderHero(snap) {
   const hour = snap.periods.hour;
   const newest = snap.freshness.newest_reading_at;
-  const reduced = hour.co2.co2_reduced_kg;
+  const reduced = hour.co2.physical_reduced_kg;
   const previous = state.lastHour;
   const waiting = newest !== null && Date.parse(newest) < Date.parse(hour.start);
   const heroNode = figure("co2-reduced-hour");
@@ -130,6 +133,32 @@ const LEVERS = {
   water_reuse: { title: "Water reuse", basis: (b) => `${fmt(b, 1)} m³ reused`, missing: "water not assessed" },
 };
 
+function renderReductions(today, year) {
+  const reductions = today.reductions || {};
+  setFigure("hero-kind", reductions.hero,
+    `${reductions.hero || "physical"} levers · offsets beside, never subtracted`);
+  // one short line on the wall (the API's reductions.explanation in full as its title)
+  const contractual = mass(reductions.contractual_kg || 0);
+  setFigure("reductions-explanation", reductions.explanation,
+    `certificates ${contractual.text} ${contractual.unit}: contractual`);
+  const explain = figure("reductions-explanation");
+  if (explain) explain.title = reductions.explanation || "";
+  const basis = today.basis || {};
+  setFigure("basis-inventory-today", basis.inventory_market_kg,
+    basisLabel(basis.inventory_location_kg, basis.inventory_market_kg));
+  const yearBasis = (year.basis || {}).offsets_retired_kg;
+  setFigure("basis-offsets-year", yearBasis, basisLabel(yearBasis));
+}
+
+// "CO₂", "CO₂e" or "CO₂ + CO₂e mixed" for the gas basis of a total
+function basisLabel(...bases) {
+  const known = bases.filter(Boolean);
+  if (known.some((b) => b.startsWith("mixed"))) return "CO₂ + CO₂e mixed";
+  const distinct = [...new Set(known)];
+  if (distinct.length > 1) return "CO₂ + CO₂e mixed";
+  return distinct[0] === "CO2e" ? "CO₂e" : "CO₂";
+}
+
 function renderLevers(co2) {
   const list = figure("levers");
   const byName = new Map(co2.levers.map((lever) => [lever.name, lever]));
@@ -162,9 +191,10 @@ function renderLevers(co2) {
       continue;
     }
     item.dataset.assessed = "true";
+    item.dataset.kind = lever.kind || "physical";
     item.dataset.sign = lever.kg < 0 ? "negative" : lever.kg > 0 ? "positive" : "zero";
     setFigure(`lever-${name}-today`, lever.kg, fmt(lever.kg, 2, true));
-    basis.textContent = info.basis(lever.basis);
+    basis.textContent = info.basis(lever.basis) + (lever.kind === "contractual" ? " · contractual" : "");
     item.title = `${lever.explanation} (factor ${lever.factor_id})`;
   }
 }
