@@ -23,12 +23,13 @@ from app.auth.tokens import Tokens, resolve_tokens
 from app.carbon import api as factors_api
 from app.carbon.catalogue import load_catalogue
 from app.config import Settings
-from app.db import migrate
+from app.db import migrate, timescale
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
 from app.figures import api as live_api
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
+from app.history import api as history_api
 from app.plant import api as plant_api
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(plant_api.router)
     app.include_router(factors_api.router)
     app.include_router(alerts_api.router)
+    app.include_router(history_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     registry = CollectorRegistry()
@@ -116,21 +118,47 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    failing_jobs = Gauge(
+        "greenpulse_timescaledb_jobs_failing",
+        "TimescaleDB background jobs whose last run failed",
+        registry=registry,
+    )
+    job_failures = Gauge(
+        "greenpulse_timescaledb_job_failures",
+        "failed runs of each TimescaleDB background job since it was created",
+        ["job"],
+        registry=registry,
+    )
+
+    def check_jobs() -> list[timescale.JobStatus]:
+        state = state_of(app)
+        with state.engine.connect() as conn:
+            statuses = timescale.job_statuses(conn, state.storage)
+        failing_jobs.set(sum(s.failing for s in statuses))
+        for s in statuses:
+            job_failures.labels(job=f"{s.job_id} {s.proc}").set(s.total_failures)
+        return statuses
+
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> dict[str, str]:
+    def readyz() -> dict[str, object]:
         state = state_of(app)
         try:
             with state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            jobs = timescale.job_health(check_jobs())
         except Exception as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable"
             ) from exc
-        return {"status": "ready", "storage": state.storage.mode.value}
+        # a failing job degrades storage upkeep, not serving: ready, and said so
+        ready = "degraded" if jobs["failing"] else "ready"
+        return {"status": ready, "storage": state.storage.mode.value, "timescaledb_jobs": jobs}
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> PlainTextResponse:
         hub = state_of(app).hub
+        with contextlib.suppress(Exception):  # an unreachable database shows in /readyz
+            check_jobs()
         clients.set(hub.client_count())
         computations.set(hub.computations)
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ def test_upgrade_then_downgrade_then_upgrade(fresh_backend: Backend) -> None:
 
     info = migrate.upgrade(engine, timescaledb=timescale)
     assert set(inspect(engine).get_table_names()) >= ALL_TABLES
-    assert migrate.current_revision(engine) == "0003"
+    assert migrate.current_revision(engine) == "0004_caggs"
     expected_mode = {
         "sqlite": StorageMode.SQLITE,
         "postgresql": StorageMode.POSTGRES,
