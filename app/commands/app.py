@@ -33,6 +33,8 @@ from app.history import api as history_api
 from app.plant import api as plant_api
 from app.plant.file import load_plant
 from app.plant.sync import sync_plant
+from app.reports import api as reports_api
+from app.workspace import pages as workspace_pages
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent.parent / "web"
@@ -106,6 +108,8 @@ def create_app(
     app.include_router(factors_api.router)
     app.include_router(alerts_api.router)
     app.include_router(history_api.router)
+    app.include_router(workspace_pages.router)
+    app.include_router(reports_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     registry = CollectorRegistry()

@@ -12,6 +12,7 @@ from app.api.state import StateDep
 from app.auth.deps import ReadAccess
 from app.domain.plant import Plant
 from app.figures.service import scope_for
+from app.history.flow import energy_flow
 from app.history.schedules import site_schedules
 from app.history.service import UNITS, HistoryScope, HistoryService
 from app.history.zoom import (
@@ -113,3 +114,26 @@ def site_history(
         other = service.table(session, scope, zoom, *before, schedules)
         result["comparison"] = {"kind": compare, **other}
     return result
+
+
+@router.get("/sites/{site_id}/energy-flow")
+def site_energy_flow(
+    site_id: str,
+    plant: PlantDep,
+    session: SessionDep,
+    state: StateDep,
+    _: ReadAccess,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    period: NamedPeriod | None = "today",
+) -> dict[str, Any]:
+    """Grid import and PV → areas → feeders, with export and the unmetered remainder (kWh)."""
+    scope = history_scope(plant, site_id, None, None)
+    if start is not None or end is not None:
+        period = None
+    start, end = resolve_range("day", scope.site.zone, state.clock(), start, end, period)
+    return {
+        "start": start.isoformat().replace("+00:00", "Z"),
+        "end": end.isoformat().replace("+00:00", "Z"),
+        **energy_flow(session, scope.site, start, end),
+    }
