@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import case, func, select
+from sqlalchemy import DateTime, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.db.models import ReadingRow, RollupRow
@@ -38,11 +38,14 @@ def rollup_sums(
     """
     if not groups:
         return []
-    label = case({meter: group for meter, group in groups.items()}, value=RollupRow.meter_id).label(
-        "grp"
-    )
-    rows = session.execute(
-        select(label, RollupRow.bucket_start, func.sum(RollupRow.quantity))
+    label = case(dict(groups), value=RollupRow.meter_id).label("grp")
+    bucket: Any = RollupRow.bucket_start
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # timestamptz arrives aware from psycopg: skip the per-row conversion (hot path)
+        bucket = type_coerce(RollupRow.bucket_start, DateTime(timezone=True))
+    rows = connection.execute(
+        select(label, bucket, func.sum(RollupRow.quantity))
         .where(
             RollupRow.meter_id.in_(list(groups)),
             RollupRow.resolution == resolution,

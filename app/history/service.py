@@ -26,7 +26,7 @@ from app.domain.plant import Meter, Resource, Site
 from app.domain.tariffs import PriceSchedule, round_money
 from app.history import queries
 from app.history.buckets import readings_to_buckets
-from app.history.valuation import Row, co2_columns, cost_column, merge_uses
+from app.history.valuation import CostColumn, Row, co2_columns, cost_column, merge_uses
 from app.history.zoom import FIXED_WIDTH, Zoom, buckets_between, next_bucket
 
 # the quantity each resource accumulates to
@@ -99,12 +99,14 @@ class HistoryService:
         """One table: a row per ``zoom`` bucket of ``[start, end)`` and the totals."""
         zone = scope.site.zone
         out_starts = list(buckets_between(zoom, start, end, zone))
-        energy_rows, source, fine = self._energy_rows(session, scope, zoom, start, end)
+        energy_rows, source, price_rows = self._energy_rows(session, scope, zoom, start, end)
         carbon_rows = _relabel(energy_rows, scope.carbon_resource)
-        price_rows = _relabel(fine, scope.priced_resource)
         width = FIXED_WIDTH.get(zoom) if source == "readings" else _fine_width()
         co2 = co2_columns(carbon_rows, out_starts, self.factors, scope.site.regions())
-        cost = cost_column(price_rows, out_starts, width or _fine_width(), schedules, zone)
+        if price_rows is None:
+            cost = self._coarse_cost(session, scope, zoom, start, end, out_starts, schedules)
+        else:
+            cost = cost_column(price_rows, out_starts, width or _fine_width(), schedules, zone)
 
         energy: list[dict[str, float]] = [{} for _ in out_starts]
         for resource, bucket, quantity in energy_rows:
@@ -159,23 +161,37 @@ class HistoryService:
 
     def _energy_rows(
         self, session: Session, scope: HistoryScope, zoom: Zoom, start: datetime, end: datetime
-    ) -> tuple[list[Row], str, list[Row]]:
-        """(energy rows per resource, source name, fine rows of priced resources)."""
+    ) -> tuple[list[Row], str, list[Row] | None]:
+        """(energy rows per resource, source name, fine rows per priced resource)."""
         ids = {m.id: m.resource.value for m in scope.meters}
-        priced = {m: r for m, r in ids.items() if scope.priced_resource(r) is not None}
         fine_is_15 = queries.FINE_RESOLUTION == "15min"
         if zoom == "minute" or (zoom == "15min" and not fine_is_15):
             expected = {m.id: m.expected_interval_s for m in scope.meters}
             back = queries.lookback(max(expected.values(), default=60))
             readings = queries.readings_between(session, list(ids), start - back, end + back)
             rows = readings_to_buckets(readings, ids, expected, FIXED_WIDTH[zoom], start, end)
-            return rows, "readings", rows
+            return rows, "readings", _relabel(rows, scope.priced_resource)
         if zoom in ("15min", "hour"):
             fine = queries.rollup_sums(session, ids, queries.FINE_RESOLUTION, start, end)
-            return fine, f"rollups:{queries.FINE_RESOLUTION}", fine
+            return fine, f"rollups:{queries.FINE_RESOLUTION}", _relabel(fine, scope.priced_resource)
         day = queries.rollup_sums(session, ids, queries.DAY_RESOLUTION, start, end)
+        return day, f"rollups:{queries.DAY_RESOLUTION}", None
+
+    def _coarse_cost(
+        self,
+        session: Session,
+        scope: HistoryScope,
+        zoom: Zoom,
+        start: datetime,
+        end: datetime,
+        out_starts: list[datetime],
+        schedules: Sequence[PriceSchedule],
+    ) -> CostColumn:
+        """Cost per local day, week, month or year: each fine rollup bucket priced."""
+        priced = {m.id: p for m in scope.meters if (p := scope.priced_resource(m.resource.value))}
+        zone = scope.site.zone
         fine = queries.rollup_sums(session, priced, queries.FINE_RESOLUTION, start, end)
-        return day, f"rollups:{queries.DAY_RESOLUTION}", fine
+        return cost_column(fine, out_starts, _fine_width(), schedules, zone)
 
 
 def _sum_or_none(values: Sequence[Decimal | None]) -> Decimal | None:

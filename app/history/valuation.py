@@ -128,11 +128,11 @@ def cost_column(
     n = len(out_starts)
     if not schedules:
         return CostColumn([None] * n, [{} for _ in out_starts], error="no price schedules")
-    minutes = width.total_seconds() / 60
-    day_cache: dict[tuple[str, date], PriceSchedule] = {}
-    edge_cache: dict[tuple[str, date], frozenset[int]] = {}
-    period_cache: dict[tuple[str, datetime], TouPeriod] = {}
-    by_resource: list[dict[str, Decimal]] = [{} for _ in out_starts]
+    minutes = int(width.total_seconds() // 60)
+    # per (resource, local date): the schedule, the bands of the day, whether buckets fit
+    day_cache: dict[tuple[str, date], tuple[PriceSchedule, int, bool]] = {}
+    period_cache: dict[tuple[str, int, int, int], TouPeriod] = {}
+    quantities: dict[tuple[int, str, str, TouPeriod], Decimal] = {}
     used: dict[str, PriceSchedule] = {}
     try:
         with localcontext(EXACT):
@@ -144,26 +144,37 @@ def cost_column(
                     continue
                 local = bucket.astimezone(zone)
                 key = (resource, local.date())
-                schedule = day_cache.get(key)
-                if schedule is None:
+                cached = day_cache.get(key)
+                if cached is None:
                     schedule = resolve_schedule(schedules, resource=resource, at=bucket)
-                    day_cache[key] = schedule
-                    edge_cache[key] = schedule.boundaries_on(local.date())
+                    edges = schedule.boundaries_on(local.date())
+                    cached = (
+                        schedule,
+                        id(schedule.bands_on(local.date())),
+                        all(e % minutes == 0 for e in edges),
+                    )
+                    day_cache[key] = cached
+                    used[schedule.id] = schedule
+                schedule, bands, aligned = cached
                 first = local.hour * 60 + local.minute
-                if any(first < edge < first + minutes for edge in edge_cache[key]):
+                if not aligned and any(
+                    first < e < first + minutes for e in schedule.boundaries_on(local.date())
+                ):
                     raise ValueError(
-                        f"a {minutes:g}-minute bucket at {local.isoformat()} straddles a ToU "
+                        f"a {minutes}-minute bucket at {local.isoformat()} straddles a ToU "
                         f"boundary of {schedule.id}: cost needs finer rollups"
                     )
-                wall = local.replace(tzinfo=None)
-                period = period_cache.get((schedule.id, wall))
+                slot = (schedule.id, bands, local.month, first)
+                period = period_cache.get(slot)
                 if period is None:
                     period = schedule.period_at(local)
-                    period_cache[(schedule.id, wall)] = period
-                cost = EXACT.multiply(as_decimal(quantity), schedule.price(period))
-                cell = by_resource[i]
-                cell[resource] = cell.get(resource, Decimal(0)) + cost
-                used[schedule.id] = schedule
+                    period_cache[slot] = period
+                group = (i, resource, schedule.id, period)
+                quantities[group] = quantities.get(group, Decimal(0)) + as_decimal(quantity)
+            by_resource: list[dict[str, Decimal]] = [{} for _ in out_starts]
+            for (i, resource, schedule_id, period), summed in quantities.items():
+                cost = EXACT.multiply(summed, used[schedule_id].price(period))
+                by_resource[i][resource] = by_resource[i].get(resource, Decimal(0)) + cost
     except (LookupError, ValueError) as exc:
         return CostColumn([None] * n, [{} for _ in out_starts], error=str(exc))
     currencies = sorted({s.currency for s in used.values()})
