@@ -87,6 +87,7 @@ def site_history(
     area: str | None = None,
     meter: str | None = None,
     compare: Annotated[Comparison | None, Query(description="previous | year_before")] = None,
+    cost: Annotated[bool, Query(description="false: energy and CO₂ only (faster)")] = True,
 ) -> dict[str, Any]:
     """Energy per resource, CO₂ (location and market) and cost per bucket, with totals.
 
@@ -99,7 +100,7 @@ def site_history(
     start, end = resolve_range(zoom, zone, state.clock(), start, end, period)
     schedules = site_schedules(state.settings.plant_file, site_id, zone)
     service = HistoryService(state.figures.factors)
-    table = service.table(session, scope, zoom, start, end, schedules)
+    table = service.table(session, scope, zoom, start, end, schedules, with_cost=cost)
     result: dict[str, Any] = {
         "site": site_id,
         "area": area,
@@ -111,7 +112,7 @@ def site_history(
     }
     if compare is not None:
         before = shift_back(compare, start, end, zone)
-        other = service.table(session, scope, zoom, *before, schedules)
+        other = service.table(session, scope, zoom, *before, schedules, with_cost=cost)
         result["comparison"] = {"kind": compare, **other}
     return result
 

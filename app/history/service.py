@@ -95,15 +95,23 @@ class HistoryService:
         start: datetime,
         end: datetime,
         schedules: Sequence[PriceSchedule],
+        *,
+        with_cost: bool = True,
     ) -> dict[str, Any]:
-        """One table: a row per ``zoom`` bucket of ``[start, end)`` and the totals."""
+        """One table: a row per ``zoom`` bucket of ``[start, end)`` and the totals.
+
+        ``with_cost=False`` leaves cost out (null): at day zooms and above, energy and CO₂
+        come from the day rollups alone, while cost has to price every fine bucket.
+        """
         zone = scope.site.zone
         out_starts = list(buckets_between(zoom, start, end, zone))
         energy_rows, source, price_rows = self._energy_rows(session, scope, zoom, start, end)
         carbon_rows = _relabel(energy_rows, scope.carbon_resource)
         width = FIXED_WIDTH.get(zoom) if source == "readings" else _fine_width()
         co2 = co2_columns(carbon_rows, out_starts, self.factors, scope.site.regions())
-        if price_rows is None:
+        if not with_cost:
+            cost = CostColumn([None] * len(out_starts), [{} for _ in out_starts], error="left out")
+        elif price_rows is None:
             cost = self._coarse_cost(session, scope, zoom, start, end, out_starts, schedules)
         else:
             cost = cost_column(price_rows, out_starts, width or _fine_width(), schedules, zone)

@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
@@ -37,14 +37,66 @@ STEP_S = 900
 LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai keeps +08:00 all year
 TOKENS = Tokens("bench-write", "bench-read")
 REQUESTS = [
-    ("year by month, site", {"zoom": "month", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"}),
-    ("year by week, site", {"zoom": "week", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"}),
-    ("year by day, site", {"zoom": "day", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"}),
-    ("year by month, area utilities", {"zoom": "month", "area": "utilities", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"}),
-    ("month by hour, site", {"zoom": "hour", "start": "2026-05-31T16:00:00Z", "end": "2026-06-30T16:00:00Z"}),
-    ("day by 15 min, site", {"zoom": "15min", "start": "2026-06-14T16:00:00Z", "end": "2026-06-15T16:00:00Z"}),
-    ("2 h by minute, meter", {"zoom": "minute", "meter": "el-grid-in-1", "start": "2026-06-15T02:00:00Z", "end": "2026-06-15T04:00:00Z"}),
-    ("month vs same month last year", {"zoom": "day", "period": "this_month", "compare": "year_before"}),
+    (
+        "year by month, site",
+        {"zoom": "month", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"},
+    ),
+    (
+        "year by week, site",
+        {"zoom": "week", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"},
+    ),
+    (
+        "year by day, site",
+        {"zoom": "day", "start": "2025-12-31T16:00:00Z", "end": "2026-12-31T16:00:00Z"},
+    ),
+    (
+        "year by month, site, no cost",
+        {
+            "zoom": "month",
+            "cost": "false",
+            "start": "2025-12-31T16:00:00Z",
+            "end": "2026-12-31T16:00:00Z",
+        },
+    ),
+    (
+        "year by day, site, no cost",
+        {
+            "zoom": "day",
+            "cost": "false",
+            "start": "2025-12-31T16:00:00Z",
+            "end": "2026-12-31T16:00:00Z",
+        },
+    ),
+    (
+        "year by month, area utilities",
+        {
+            "zoom": "month",
+            "area": "utilities",
+            "start": "2025-12-31T16:00:00Z",
+            "end": "2026-12-31T16:00:00Z",
+        },
+    ),
+    (
+        "month by hour, site",
+        {"zoom": "hour", "start": "2026-05-31T16:00:00Z", "end": "2026-06-30T16:00:00Z"},
+    ),
+    (
+        "day by 15 min, site",
+        {"zoom": "15min", "start": "2026-06-14T16:00:00Z", "end": "2026-06-15T16:00:00Z"},
+    ),
+    (
+        "2 h by minute, meter",
+        {
+            "zoom": "minute",
+            "meter": "el-grid-in-1",
+            "start": "2026-06-15T02:00:00Z",
+            "end": "2026-06-15T04:00:00Z",
+        },
+    ),
+    (
+        "month vs same month last year",
+        {"zoom": "day", "period": "this_month", "compare": "year_before"},
+    ),
 ]
 
 
@@ -80,7 +132,9 @@ def _seed(url: str, timescale: bool) -> int:
                 "COPY readings (meter_id, time, raw_value, raw_unit, value, quantity, quality, "
                 "received_at) FROM STDIN"
             ) as copy:
-                for t, r, q in zip(ends.tolist(), register.tolist(), quantity.tolist(), strict=True):
+                for t, r, q in zip(
+                    ends.tolist(), register.tolist(), quantity.tolist(), strict=True
+                ):
                     at = datetime.fromtimestamp(t, UTC)
                     copy.write_row((meter.id, at, r, meter.unit, r, q, 0, at))
             rows += n
@@ -89,11 +143,13 @@ def _seed(url: str, timescale: bool) -> int:
                 sums = np.bincount(inverse, weights=quantity)
                 counts = np.bincount(inverse)
                 with cur.copy(
-                    "COPY rollups (meter_id, resolution, bucket_start, quantity, samples, estimated) "
-                    "FROM STDIN"
+                    "COPY rollups (meter_id, resolution, bucket_start, quantity, samples, "
+                    "estimated) FROM STDIN"
                 ) as copy:
                     for k, s, c in zip(keys.tolist(), sums.tolist(), counts.tolist(), strict=True):
-                        copy.write_row((meter.id, resolution, datetime.fromtimestamp(k, UTC), s, c, 0))
+                        copy.write_row(
+                            (meter.id, resolution, datetime.fromtimestamp(k, UTC), s, c, 0)
+                        )
         conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
@@ -109,7 +165,8 @@ def main() -> None:
     try:
         began = time.perf_counter()
         readings = _seed(url, args.timescaledb)
-        print(f"seeded {readings:,} readings with {FINE_RESOLUTION}/day rollups in {time.perf_counter() - began:.1f} s")
+        took = time.perf_counter() - began
+        print(f"seeded {readings:,} readings with {FINE_RESOLUTION}/day rollups in {took:.1f} s")
         settings = Settings(
             database_url=url,
             factor_file=demo_plant_path().parent / "demo_factor_overrides.yaml",
@@ -124,11 +181,15 @@ def main() -> None:
                 times = []
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
-                    response = client.get("/api/v1/sites/guian/history", params=params, headers=headers)
+                    response = client.get(
+                        "/api/v1/sites/guian/history", params=params, headers=headers
+                    )
                     times.append((time.perf_counter() - t0) * 1000)
                     response.raise_for_status()
                 buckets = len(response.json()["buckets"])
-                print(f"{name:34} {buckets:>7} {statistics.median(times):>10.1f} {max(times):>8.1f}")
+                print(
+                    f"{name:34} {buckets:>7} {statistics.median(times):>10.1f} {max(times):>8.1f}"
+                )
         print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         name = url.rsplit("/", 1)[1]
