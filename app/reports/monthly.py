@@ -205,16 +205,23 @@ def _html_table(rows: list[list[str]], figure: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(report: MonthlyReport) -> str:
-    t = report.table["totals"]
-    illustrative = report.table["cost_info"]["illustrative"]
-    certs = [["period", "MWh", "scheme", "reference"]] + [
+def certificate_rows(report: MonthlyReport) -> list[list[str]]:
+    return [["certificates: period", "MWh", "scheme", "reference"]] + [
         [c["period"], _n(c["mwh"], 3), c["scheme"], c["reference"]] for c in report.certificates
     ]
-    offs = [["retired on", "t CO2e", "standard", "reference"]] + [
+
+
+def offset_rows(report: MonthlyReport) -> list[list[str]]:
+    return [["offsets: retired on", "t CO2e", "standard", "reference"]] + [
         [o["retired_on"], _n(o["tonnes_co2e"], 3), o["standard"], o["reference"]]
         for o in report.offsets
     ]
+
+
+def render_html(report: MonthlyReport) -> str:
+    t = report.table["totals"]
+    illustrative = report.table["cost_info"]["illustrative"]
+    certs, offs = certificate_rows(report), offset_rows(report)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{escape(report.site_name)} — energy and carbon {report.month}</title>
@@ -269,6 +276,10 @@ def render_pdf(report: MonthlyReport) -> bytes:
         table(summary_rows(report)),
         Paragraph("Factors used", styles["Heading2"]),
         table(factor_rows(report)),
+        Paragraph("Green certificates and offsets (beside the inventory)", styles["Heading2"]),
+        table(certificate_rows(report)),
+        Spacer(1, 4),
+        table(offset_rows(report)),
         Paragraph("Day by day", styles["Heading2"]),
         table(daily_rows(report)),
         Spacer(1, 8),
