@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import READ_TOKEN, Stack
+from tests.browser.conftest import READ_TOKEN, WRITE_TOKEN, Stack
 
 pytestmark = pytest.mark.browser
 PAGES = ("overview", "history", "flow", "alerts", "certificates", "health")
@@ -270,3 +270,61 @@ def test_monthly_report_and_workbook(quiet: Stack) -> None:
     hourly = api(quiet, "/api/v1/sites/guian/history", zoom="hour", start=start, end=end)
     total = dict(zip(rows[0], rows[-1], strict=True))
     assert total["co2_location_kg"] == pytest.approx(hourly["totals"]["co2_location_kg"], rel=1e-12)
+
+
+def test_alerts_are_filtered_acknowledged_and_resolved_with_a_note(
+    quiet: Stack, page: Page
+) -> None:
+    open_page(page, url(quiet, "alerts"))
+    active = api(quiet, "/api/v1/alerts", site="guian", status="active")
+    shown = page.eval_on_selector_all(
+        "#alerts tr[data-alert]", "rs => rs.map(r => +r.dataset.alert)"
+    )
+    assert shown == [a["id"] for a in active] and len(shown) >= 2
+    critical = [a for a in active if a["severity"] == "critical"]
+    page.select_option("#filter-severity", "critical")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#alerts tr[data-alert]').length === n",
+        arg=len(critical),
+    )
+    target = critical[0]["id"]
+    # the read token may look but not change
+    page.click(f"button[data-ack='{target}']")
+    page.wait_for_function("document.getElementById('status').dataset.state === 'error'")
+    assert api(quiet, f"/api/v1/alerts/{target}")["status"] == "open"
+    page.fill("#admin-token", WRITE_TOKEN)
+    page.click("form.inline button[type=submit]")
+    page.wait_for_selector(f"button[data-ack='{target}']")
+    page.click(f"button[data-ack='{target}']")
+    page.wait_for_selector(f"tr[data-alert='{target}'][data-status='acknowledged']")
+    assert api(quiet, f"/api/v1/alerts/{target}")["status"] == "acknowledged"
+    page.fill(f"input[data-note='{target}']", "valve replaced, compressor back to normal")
+    page.click(f"button[data-resolve='{target}']")
+    page.wait_for_function("(id) => !document.querySelector(`tr[data-alert='${id}']`)", arg=target)
+    resolved = api(quiet, f"/api/v1/alerts/{target}")
+    assert resolved["status"] == "resolved"
+    assert resolved["resolution_note"] == "valve replaced, compressor back to normal"
+
+
+def test_a_certificate_added_on_the_page_is_listed_by_the_api(quiet: Stack, page: Page) -> None:
+    open_page(page, url(quiet, "certificates"))
+    before = api(quiet, "/api/v1/sites/guian/certificates")
+    page.fill("#admin-token", WRITE_TOKEN)
+    page.click("form.inline button[type=submit]")
+    page.wait_for_selector("#certificates")
+    form = page.locator("form.inline").nth(1)
+    form.locator("input[name=period_start]").fill("2026-07-01")
+    form.locator("input[name=period_end]").fill("2026-08-01")
+    form.locator("input[name=mwh]").fill("12.5")
+    form.locator("input[name=scheme]").fill("GEC")
+    form.locator("input[name=reference]").fill("GEC-2026-07-page")
+    form.locator("button[type=submit]").click()
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#certificates tr[data-certificate]').length === n",
+        arg=len(before) + 1,
+    )
+    after = api(quiet, "/api/v1/sites/guian/certificates")
+    added = [c for c in after if c["reference"] == "GEC-2026-07-page"]
+    assert len(added) == 1 and added[0]["mwh"] == 12.5
+    shown = page.evaluate(READ_FIGURES)
+    assert float(shown["certificates.mwh"]) == pytest.approx(sum(c["mwh"] for c in after))
