@@ -5,6 +5,13 @@ import { card, el, figure, main, setStatus, table } from "./render.js";
 
 const FLOWS = ["grid_import", "pv", "grid_export", "consumption", "feeders", "gas", "water", "water_reuse", "production"];
 
+// a meter's rate is its canonical quantity per hour: kW for electricity, m³/h, unit/h
+function rateUnit(meter) {
+  if (["gas", "water", "water_reuse"].includes(meter.resource)) return "m³/h";
+  if (meter.resource === "production") return "unit/h";
+  return "kW";
+}
+
 function children(info, parent) { return info.areas.filter((a) => a.parent === parent); }
 
 function crumbs(info, areaId, meterId) {
@@ -41,7 +48,7 @@ function meterRows(info, meters, health) {
     const h = byId[m.id] || {};
     return el("tr", { class: "link", dataset: { meter: m.id }, onclick: () => { location.href = pageUrl("overview", { meter: m.id, area: m.area }); } },
       el("td", {}, m.name), el("td", {}, RESOURCE_LABEL[m.resource] || m.resource),
-      el("td", {}, figure(`meter.${m.id}.rate_per_h`, h.rate_per_h, fmt(h.rate_per_h, 1), `${m.unit}/h`.replace("kWh/h", "kW"))),
+      el("td", {}, figure(`meter.${m.id}.rate_per_h`, h.rate_per_h, fmt(h.rate_per_h, 1), rateUnit(m))),
       el("td", {}, localTime(h.last_reading_at, info.timezone)));
   }), { id: "meters" });
 }
@@ -92,7 +99,7 @@ async function renderMeter(info, areaId, meterId, health) {
     crumbs(info, areaId || meter.area, meterId),
     el("h1", { dataset: { scope: "meter" } }, meter.name),
     el("div", { class: "cards" },
-      card("Rate (last interval)", figure("meter.rate_per_h", h.rate_per_h, fmt(h.rate_per_h, 2), meter.unit === "kWh" ? "kW" : `${meter.unit}/h`)),
+      card("Rate (last interval)", figure("meter.rate_per_h", h.rate_per_h, fmt(h.rate_per_h, 2), rateUnit(meter))),
       card("Last value", figure("meter.last_value", h.last_value, fmt(h.last_value, 2), meter.unit)),
       card("Last reading", el("span", { class: "num" }, localTime(h.last_reading_at, info.timezone))),
       card("Register events", figure("meter.events", h.events, String(h.events ?? "—"))),
