@@ -12,6 +12,7 @@ from app.carbon.catalogue import load_catalogue
 from app.domain.factors import resolve_factor
 from app.domain.tariffs import resolve_schedule
 from app.energy.file import demo_energy_path, load_energy_file
+from app.history.queries import FINE_RESOLUTION
 from tests.history.conftest import HOURS, OVERRIDES, READ, START, ZONE, Fed
 
 REGIONS = ("site:guian", "CN-GZ", "CN-CSG", "CN")
@@ -59,7 +60,7 @@ async def get(client: httpx.AsyncClient, **params: str) -> dict:  # type: ignore
 async def test_hours_carry_energy_co2_and_cost(client: httpx.AsyncClient, fed: Fed) -> None:
     end = START + timedelta(hours=HOURS)
     data = await get(client, zoom="hour", start=_iso(START), end=_iso(end))
-    assert data["source"] == "rollups:hour"
+    assert data["source"] == f"rollups:{FINE_RESOLUTION}"
     assert len(data["buckets"]) == HOURS
     for bucket in data["buckets"]:
         h = datetime.fromisoformat(bucket["start"])
