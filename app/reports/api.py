@@ -15,12 +15,12 @@ from app.alerts.schemas import alert_json
 from app.api.deps import PlantDep, SessionDep
 from app.api.state import StateDep
 from app.auth.deps import ReadAccess
-from app.db.models import GreenCertificateRow, OffsetRow
 from app.history.api import history_scope, resolve_range
 from app.history.flow import energy_flow
 from app.history.schedules import site_schedules
 from app.history.service import HistoryService
 from app.history.zoom import NamedPeriod, Zoom
+from app.reports import instruments
 from app.reports.monthly import build_report, render_html, render_pdf
 from app.reports.tables import csv_lines, dict_rows, history_chunks, history_rows, xlsx_bytes
 from app.workspace.pages import meter_health
@@ -187,39 +187,10 @@ def table_csv(
                 "resolution_note",
             ],
         )
-    elif table == "certificates":
-        certs = session.scalars(
-            select(GreenCertificateRow).where(GreenCertificateRow.site_id == site_id)
-        ).all()
-        rows = dict_rows(
-            [
-                {
-                    "id": c.id,
-                    "period_start": str(c.period_start),
-                    "period_end": str(c.period_end),
-                    "mwh": c.mwh,
-                    "scheme": c.scheme,
-                    "reference": c.reference,
-                }
-                for c in certs
-            ],
-            ["id", "period_start", "period_end", "mwh", "scheme", "reference"],
-        )
-    elif table == "offsets":
-        offs = session.scalars(select(OffsetRow).where(OffsetRow.site_id == site_id)).all()
-        rows = dict_rows(
-            [
-                {
-                    "id": o.id,
-                    "retired_on": str(o.retired_on),
-                    "tonnes_co2e": o.tonnes_co2e,
-                    "standard": o.standard,
-                    "reference": o.reference,
-                }
-                for o in offs
-            ],
-            ["id", "retired_on", "tonnes_co2e", "standard", "reference"],
-        )
+    elif table in ("certificates", "offsets"):
+        read = instruments.certificates if table == "certificates" else instruments.offsets
+        items = read(session, site_id)
+        rows = dict_rows(items, list(items[0]) if items else ["id"])
     else:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no table {table!r}; tables: {TABLES}")
     return StreamingResponse(

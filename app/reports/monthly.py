@@ -12,14 +12,13 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import GreenCertificateRow, OffsetRow
 from app.domain.periods import month_bounds
 from app.domain.tariffs import PriceSchedule
 from app.history.service import UNITS, HistoryScope, HistoryService
 from app.history.zoom import shift_back
+from app.reports import instruments
 
 METHOD_NOTE = (
     "Energy is the sum of GreenPulse's rollups over site-local days: each meter interval is "
@@ -67,20 +66,8 @@ def build_report(
         date(year, month, 1),
         date(end.astimezone(zone).year, end.astimezone(zone).month, 1),
     )
-    certs = session.scalars(
-        select(GreenCertificateRow).where(
-            GreenCertificateRow.site_id == scope.site.id,
-            GreenCertificateRow.period_start < last,
-            GreenCertificateRow.period_end > first,
-        )
-    ).all()
-    offsets = session.scalars(
-        select(OffsetRow).where(
-            OffsetRow.site_id == scope.site.id,
-            OffsetRow.retired_on >= first,
-            OffsetRow.retired_on < last,
-        )
-    ).all()
+    certs = instruments.in_month(instruments.certificates(session, scope.site.id), first, last)
+    offsets = instruments.in_month(instruments.offsets(session, scope.site.id), first, last)
     return MonthlyReport(
         site=scope.site.id,
         site_name=scope.site.name,
@@ -88,24 +75,8 @@ def build_report(
         table=table,
         previous=prev,
         year_before=before,
-        certificates=[
-            {
-                "period": f"{c.period_start} – {c.period_end}",
-                "mwh": c.mwh,
-                "scheme": c.scheme,
-                "reference": c.reference or "",
-            }
-            for c in certs
-        ],
-        offsets=[
-            {
-                "retired_on": str(o.retired_on),
-                "tonnes_co2e": o.tonnes_co2e,
-                "standard": o.standard,
-                "reference": o.reference or "",
-            }
-            for o in offsets
-        ],
+        certificates=[{**c, "period": f"{c['first']} – {c['after_last']}"} for c in certs],
+        offsets=[{**o, "retired_on": str(o["retired_on"])} for o in offsets],
     )
 
 
