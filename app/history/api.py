@@ -98,7 +98,7 @@ def site_history(
     scope = history_scope(plant, site_id, area, meter)
     zone = scope.site.zone
     start, end = resolve_range(zoom, zone, state.clock(), start, end, period)
-    schedules = site_schedules(state.settings.plant_file, site_id, zone)
+    schedules = site_schedules(state.settings, site_id, zone)
     service = HistoryService(state.figures.factors)
     table = service.table(session, scope, zoom, start, end, schedules, with_cost=cost)
     result: dict[str, Any] = {

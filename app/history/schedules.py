@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from app.config import Settings
 from app.domain.tariffs import PriceSchedule
 from app.energy.file import EnergyFileError, load_energy_file
 from app.plant.file import demo_plant_path
@@ -20,11 +21,14 @@ def energy_file_for(plant_file: Path | None) -> Path:
     return plant.with_name(f"{plant.stem}.energy.yaml")
 
 
-def site_schedules(
-    plant_file: Path | None, site_id: str, zone: ZoneInfo
-) -> tuple[PriceSchedule, ...]:
-    """The schedules of ``site_id``; none when the file is absent, is another site's, or is bad."""
-    path = energy_file_for(plant_file)
+def site_schedules(settings: Settings, site_id: str, zone: ZoneInfo) -> tuple[PriceSchedule, ...]:
+    """The schedules of ``site_id``; none when the file is absent, is another site's, or is bad.
+
+    The energy file is the settings' ``energy_file`` where the settings have one, else the
+    one beside the plant file.
+    """
+    given: Path | None = getattr(settings, "energy_file", None)
+    path = given or energy_file_for(settings.plant_file)
     if not path.is_file():
         return ()
     return _load(path, path.stat().st_mtime_ns, site_id, str(zone))

@@ -68,7 +68,7 @@ def history_csv(
     """The history table as CSV, computed and sent in chunks, with a total row."""
     scope = history_scope(plant, site_id, area, meter)
     first, last = _range(state, scope.site.zone, zoom, start, end, period)
-    schedules = site_schedules(state.settings.plant_file, site_id, scope.site.zone)
+    schedules = site_schedules(state.settings, site_id, scope.site.zone)
     service = HistoryService(state.figures.factors)
     chunks = history_chunks(state.session_factory, service, scope, zoom, first, last, schedules)
     name = f"{site_id}-{area or meter or 'site'}-{zoom}-history.csv"
@@ -93,7 +93,7 @@ def history_xlsx(
     """The history table, its factors and tariffs as a workbook."""
     scope = history_scope(plant, site_id, area, meter)
     first, last = _range(state, scope.site.zone, zoom, start, end, period)
-    schedules = site_schedules(state.settings.plant_file, site_id, scope.site.zone)
+    schedules = site_schedules(state.settings, site_id, scope.site.zone)
     service = HistoryService(state.figures.factors)
     tables = list(
         history_chunks(state.session_factory, service, scope, zoom, first, last, schedules)
@@ -203,7 +203,7 @@ def _report(site_id: str, month: str, plant: Any, session: Any, state: Any) -> A
     if not found:
         raise HTTPException(422, "month is YYYY-MM")
     scope = history_scope(plant, site_id, None, None)
-    schedules = site_schedules(state.settings.plant_file, site_id, scope.site.zone)
+    schedules = site_schedules(state.settings, site_id, scope.site.zone)
     service = HistoryService(state.figures.factors)
     return build_report(session, service, scope, int(found[1]), int(found[2]), schedules)
 
