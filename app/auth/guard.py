@@ -52,7 +52,8 @@ LAST_USE_FLUSH_S = 10.0
 PUBLIC_EXACT = frozenset(
     {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
-PUBLIC_PREFIXES = ("/static/", "/static-docs/", "/wall/")  # pages and their assets
+# pages and their assets; the data they show needs a token
+PUBLIC_PREFIXES = ("/static/", "/static-docs/", "/vendor/", "/wall/", "/manager/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # what a kiosk token opens besides the (public) wall page: the wall's figures and stream
 KIOSK_HTTP = re.compile(r"^/api/v1/sites/[^/]+(/areas/[^/]+)?/figures$")

@@ -29,7 +29,7 @@ from app.carbon import api as factors_api
 from app.carbon import instruments_api
 from app.carbon.catalogue import load_catalogue
 from app.config import Settings
-from app.db import schema_guard
+from app.db import schema_guard, timescale
 from app.db.change_feed import KINDS, ChangeFeed, watch_writes
 from app.db.engine import make_engine, make_sessionmaker
 from app.domain.plant import Plant
@@ -39,9 +39,12 @@ from app.figures import api as live_api
 from app.figures.carbon import demo_baselines
 from app.figures.live import LiveHub, listen_for_new_data
 from app.figures.service import FigureService
+from app.history import api as history_api
 from app.plant import api as plant_api
 from app.plant.file import demo_plant_path, load_plant
 from app.plant.sync import sync_plant
+from app.reports import api as reports_api
+from app.workspace import pages as workspace_pages
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent.parent / "web"
@@ -147,6 +150,9 @@ def create_app(
     app.include_router(instruments_api.router)
     app.include_router(alerts_api.router)
     app.include_router(energy_api.router)
+    app.include_router(history_api.router)
+    app.include_router(workspace_pages.router)
+    app.include_router(reports_api.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     registry = CollectorRegistry()
@@ -159,21 +165,47 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    failing_jobs = Gauge(
+        "greenpulse_timescaledb_jobs_failing",
+        "TimescaleDB background jobs whose last run failed",
+        registry=registry,
+    )
+    job_failures = Gauge(
+        "greenpulse_timescaledb_job_failures",
+        "failed runs of each TimescaleDB background job since it was created",
+        ["job"],
+        registry=registry,
+    )
+
+    def check_jobs() -> list[timescale.JobStatus]:
+        state = state_of(app)
+        with state.engine.connect() as conn:
+            statuses = timescale.job_statuses(conn, state.storage)
+        failing_jobs.set(sum(s.failing for s in statuses))
+        for s in statuses:
+            job_failures.labels(job=f"{s.job_id} {s.proc}").set(s.total_failures)
+        return statuses
+
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> dict[str, str]:
+    def readyz() -> dict[str, object]:
         state = state_of(app)
         try:
             with state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            jobs = timescale.job_health(check_jobs())
         except Exception as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable"
             ) from exc
-        return {"status": "ready", "storage": state.storage.mode.value}
+        # a failing job degrades storage upkeep, not serving: ready, and said so
+        ready = "degraded" if jobs["failing"] else "ready"
+        return {"status": ready, "storage": state.storage.mode.value, "timescaledb_jobs": jobs}
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> PlainTextResponse:
         hub = state_of(app).hub
+        with contextlib.suppress(Exception):  # an unreachable database shows in /readyz
+            check_jobs()
         clients.set(hub.client_count())
         computations.set(hub.computations)
         body = b"".join(generate_latest(r) for r in (registry, *extra_metrics))

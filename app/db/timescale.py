@@ -26,7 +26,8 @@ class StorageInfo:
         return self.mode in {StorageMode.TIMESCALE_APACHE, StorageMode.TIMESCALE_COMMUNITY}
 
     @property
-    def continuous_aggregates(self) -> bool:
+    def policies(self) -> bool:
+        """Compression and retention policies (the community licence only)."""
         return self.mode is StorageMode.TIMESCALE_COMMUNITY
 
 
@@ -60,8 +61,8 @@ def detect_storage(conn: Connection) -> StorageInfo:
     if licence == "timescale":
         return StorageInfo(
             StorageMode.TIMESCALE_COMMUNITY,
-            f"TimescaleDB {installed}, community licence: hypertable, continuous aggregates, "
-            "compression and retention policies",
+            f"TimescaleDB {installed}, community licence: hypertable, compression and "
+            "retention policies; rollups kept by GreenPulse",
             installed,
         )
     return StorageInfo(
@@ -86,3 +87,64 @@ def try_create_extension(conn: Connection) -> str | None:
         return "timescaledb is installed but not in shared_preload_libraries"
     conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
     return None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A TimescaleDB background job and how its runs went."""
+
+    job_id: int
+    name: str
+    proc: str
+    last_run_status: str | None
+    total_runs: int
+    total_failures: int
+    last_error: str | None
+
+    @property
+    def failing(self) -> bool:
+        return self.last_run_status == "Failed"
+
+
+JOBS_QUERY = text(
+    """
+    SELECT j.job_id, j.application_name, j.proc_name,
+           s.last_run_status, coalesce(s.total_runs, 0), coalesce(s.total_failures, 0),
+           (SELECT e.err_message FROM timescaledb_information.job_errors e
+             WHERE e.job_id = j.job_id ORDER BY e.finish_time DESC NULLS LAST LIMIT 1)
+      FROM timescaledb_information.jobs j
+      LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+     ORDER BY j.job_id
+    """
+)
+
+
+def job_statuses(conn: Connection, storage: StorageInfo) -> list[JobStatus]:
+    """Every TimescaleDB job with its last run (none on SQLite and plain PostgreSQL).
+
+    Both licences run jobs: the Apache edition its own housekeeping (telemetry, job-history
+    retention), the community edition also compression and retention policies.
+    """
+    if not storage.hypertables:
+        return []
+    return [
+        JobStatus(int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), int(r[5]), r[6])
+        for r in conn.execute(JOBS_QUERY)
+    ]
+
+
+def job_health(statuses: list[JobStatus]) -> dict[str, object]:
+    """What ``/readyz`` shows of the jobs: how many, and each failing one with its error."""
+    return {
+        "jobs": len(statuses),
+        "failing": [
+            {
+                "job_id": s.job_id,
+                "name": s.name,
+                "failures": s.total_failures,
+                "error": s.last_error,
+            }
+            for s in statuses
+            if s.failing
+        ],
+    }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
@@ -11,9 +11,7 @@ from sqlalchemy import select
 from app.api.deps import PlantDep, SessionDep, resolve_scope
 from app.api_types import BoundedDatetime
 from app.auth.deps import ReadAccess, WriteAccess
-from app.db.models import MeterEventRow, ReadingRow, RejectedMessageRow, RollupRow
-from app.db.rollups import DAY, hour_sums
-from app.figures.service import POWER_FLOWS
+from app.db.models import MeterEventRow, ReadingRow, RejectedMessageRow
 
 router = APIRouter(prefix="/api/v1", tags=["plant"])
 
@@ -100,48 +98,6 @@ def meter_events(meter_id: str, session: SessionDep, _: ReadAccess) -> list[dict
         }
         for e in rows
     ]
-
-
-@router.get("/sites/{site_id}/history")
-def site_history(
-    site_id: str,
-    plant: PlantDep,
-    session: SessionDep,
-    _: ReadAccess,
-    resolution: Literal["hour", "day"] = "hour",
-    start: BoundedDatetime | None = None,
-    end: BoundedDatetime | None = None,
-) -> dict[str, Any]:
-    """Quantity per flow (grid import, PV, gas, …) per hour or site-local day."""
-    scope = resolve_scope(plant, site_id)
-    end = end or datetime.now(UTC)
-    start = start or end - (timedelta(days=2) if resolution == "hour" else timedelta(days=60))
-    flow_of = {m.id: POWER_FLOWS[m.resource][0] for m in scope.meters}
-    if resolution == "hour":  # UTC hours, summed from the 15-minute rows
-        per_meter = hour_sums(session, list(flow_of), start, end)
-        rows = [(m, b, q) for m, series in per_meter.items() for b, q in series.items()]
-    else:
-        rows = [
-            (m, b, q)
-            for m, b, q in session.execute(
-                select(RollupRow.meter_id, RollupRow.bucket_start, RollupRow.quantity).where(
-                    RollupRow.meter_id.in_(list(flow_of)),
-                    RollupRow.resolution == DAY,
-                    RollupRow.bucket_start >= start,
-                    RollupRow.bucket_start < end,
-                )
-            ).all()
-        ]
-    buckets: dict[str, dict[str, float]] = {}
-    for meter_id, bucket, quantity in rows:
-        flows = buckets.setdefault(_iso(bucket), {})
-        flows[flow_of[meter_id]] = flows.get(flow_of[meter_id], 0.0) + quantity
-    return {
-        "site": site_id,
-        "resolution": resolution,
-        "units": {name: QUANTITY_UNIT[unit] for name, unit in POWER_FLOWS.values()},
-        "buckets": [{"start": k, **v} for k, v in sorted(buckets.items())],
-    }
 
 
 @router.get("/rejected")

@@ -1,5 +1,10 @@
-"""TimescaleDB: readings hypertable; on the community licence also continuous aggregates,
-compression and retention. Does nothing on SQLite, plain PostgreSQL, or when disabled.
+"""TimescaleDB: readings hypertable; on the community licence also compression and
+retention. Does nothing on SQLite, plain PostgreSQL, or when disabled.
+
+No continuous aggregates: the history is served from GreenPulse's rollups, which spread
+each interval over the buckets it covers and keep site-local days; an aggregate bucketing
+readings by timestamp disagrees with them by design. Databases migrated by an earlier
+version of this revision have theirs dropped by 0004.
 
 Revision ID: 0002
 Revises: 0001
@@ -18,9 +23,6 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# continuous aggregates at the zoom levels the history API serves
-CAGGS = {"readings_1m": "1 minute", "readings_1h": "1 hour", "readings_1d": "1 day"}
-
 
 def upgrade() -> None:
     conn = op.get_bind()
@@ -36,23 +38,6 @@ def upgrade() -> None:
     )
     if detect_storage(conn).mode is not StorageMode.TIMESCALE_COMMUNITY:
         return
-    for name, width in CAGGS.items():
-        conn.execute(
-            text(
-                f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} WITH (timescaledb.continuous) AS "
-                f"SELECT meter_id, time_bucket(INTERVAL '{width}', time) AS bucket, "
-                "sum(quantity) AS quantity, count(quantity) AS samples, "
-                "min(value) AS value_min, max(value) AS value_max "
-                "FROM readings GROUP BY meter_id, bucket WITH NO DATA"
-            )
-        )
-        conn.execute(
-            text(
-                f"SELECT add_continuous_aggregate_policy('{name}', "
-                f"start_offset => INTERVAL '30 days', end_offset => INTERVAL '{width}', "
-                f"schedule_interval => INTERVAL '{width}', if_not_exists => true)"
-            )
-        )
     conn.execute(
         text(
             "ALTER TABLE readings SET (timescaledb.compress, "
@@ -62,13 +47,10 @@ def upgrade() -> None:
     conn.execute(
         text("SELECT add_compression_policy('readings', INTERVAL '30 days', if_not_exists => true)")
     )
-    # raw readings are kept five years; the rollups and aggregates outlive them
-    for table, keep in (("readings", "5 years"), ("readings_1m", "1 year")):
-        conn.execute(
-            text(
-                f"SELECT add_retention_policy('{table}', INTERVAL '{keep}', if_not_exists => true)"
-            )
-        )
+    # raw readings are kept five years; rollups (and so figures and history) outlive them
+    conn.execute(
+        text("SELECT add_retention_policy('readings', INTERVAL '5 years', if_not_exists => true)")
+    )
 
 
 def downgrade() -> None:
@@ -86,8 +68,6 @@ def downgrade() -> None:
     if community:
         conn.execute(text("SELECT remove_retention_policy('readings', if_exists => true)"))
         conn.execute(text("SELECT remove_compression_policy('readings', if_exists => true)"))
-    for name in CAGGS:
-        conn.execute(text(f"DROP MATERIALIZED VIEW IF EXISTS {name}"))
     if community:
         conn.execute(
             text(
