@@ -173,8 +173,10 @@ def serve(
             f"  write token: {tokens.write_token}\n  read token:  {tokens.read_token}"
         )
     listen = f"http://{host or settings.host}:{port or settings.port}"
+    # a token set in the environment is the operator's secret: never printed (nor logged)
+    read = tokens.read_token if generated else "$GREENPULSE_READ_TOKEN"
     for site in load_plant(settings.plant_file).sites:
-        typer.echo(f"wall screen: {listen}/wall/{site.id}?token={tokens.read_token}")
+        typer.echo(f"wall screen: {listen}/wall/{site.id}?token={read}")
     typer.echo(f"API docs:    {listen}/docs")
     run_serve(settings, tokens, host=host or settings.host, port=port or settings.port)
 

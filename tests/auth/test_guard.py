@@ -15,7 +15,25 @@ from tests.auth.conftest import BODY_LIMIT, ENV_ADMIN, ENV_READ, WS_PER_TOKEN, A
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 CERTS = "/api/v1/sites/guian/certificates"
-CERT = {"period_start": "2026-07-01", "period_end": "2026-08-01", "mwh": 2.5}
+
+
+def _certificate(reference: str) -> dict[str, str]:
+    return {
+        "reference": reference,
+        "instrument_type": "GEC",
+        "generation_first": "2026-06-01",
+        "generation_last": "2026-06-30",
+        "claimed_first": "2026-07-01",
+        "claimed_last": "2026-07-31",
+        "quantity": "2.5",
+        "unit": "MWh",
+        "registry": "China GEC trading platform",
+        "serial": f"{reference}-S",
+        "retired_on": "2026-07-02",
+    }
+
+
+CERT = _certificate("GEC-GUARD-0001")
 
 
 @pytest.mark.parametrize(
@@ -46,7 +64,7 @@ async def test_environment_tokens_keep_working(api: Api) -> None:
     assert (await api.http.get("/api/v1/sites", headers=api.bearer(ENV_READ))).status_code == 200
     assert (await api.http.post(CERTS, json=CERT, headers=api.bearer(ENV_READ))).status_code == 403
     made = await api.http.post(CERTS, json=CERT, headers=api.bearer(ENV_ADMIN))
-    assert made.status_code == 201 and made.json()["mwh"] == 2.5
+    assert made.status_code == 201 and made.json()["kwh"] == "2500.0"
 
 
 async def test_unauthenticated_bodies_are_never_read(api: Api) -> None:
@@ -101,8 +119,10 @@ async def test_roles_of_named_tokens(api: Api) -> None:
     assert (
         await api.http.get("/api/v1/rejected", headers=api.bearer(api.viewer))
     ).status_code == 403
-    made = await api.http.post(CERTS, json=CERT, headers=api.bearer(api.admin))
-    assert made.status_code == 201
+    made = await api.http.post(
+        CERTS, json=_certificate("GEC-GUARD-0002"), headers=api.bearer(api.admin)
+    )
+    assert made.status_code == 201, made.text
     assert (
         await api.http.get("/api/v1/rejected", headers=api.bearer(api.admin))
     ).status_code == 200
@@ -137,7 +157,9 @@ async def test_oversized_and_nul_strings_in_bodies_are_422(api: Api) -> None:
     )
     assert long_ref.status_code == 422
     nul = await api.http.post(
-        CERTS, json={**CERT, "scheme": "G\u0000C"}, headers=api.bearer(api.admin)
+        CERTS,
+        json={**_certificate("GEC-GUARD-0003"), "serial": "S\u00001"},
+        headers=api.bearer(api.admin),
     )
     assert nul.status_code in {201, 422}  # SQLite stores it; PostgreSQL refuses it: never 500
     if api.backend.name == "postgresql":

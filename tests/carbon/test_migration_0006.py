@@ -1,4 +1,4 @@
-"""Migration 0004 on every backend: hour rollups become 15-minute buckets rebuilt from the
+"""Migration 0006 on every backend: hour rollups become 15-minute buckets rebuilt from the
 readings, and the old certificate and offset rows become registry entries with an audit line."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from app.carbon.models import CertificateRow, InstrumentAuditRow, OffsetRow
 from app.db import migrate
 from app.db.models import RollupRow
+from app.db.schema_guard import schema_state
 from tests.conftest import Backend
 
 T0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
@@ -20,7 +21,7 @@ T0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 def test_rollups_and_instruments_move_over(fresh_backend: Backend) -> None:
     engine = fresh_backend.engine
     timescale = fresh_backend.name == "timescaledb"
-    migrate.upgrade(engine, "0003", timescaledb=timescale)
+    migrate.upgrade(engine, "0005", timescaledb=timescale)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -66,7 +67,7 @@ def test_rollups_and_instruments_move_over(fresh_backend: Backend) -> None:
             {"d": date(2026, 3, 2)},
         )
     migrate.upgrade(engine, timescaledb=timescale)
-    assert migrate.current_revision(engine) == "0004"
+    assert migrate.current_revision(engine) == schema_state(engine).head
     with fresh_backend.factory() as session:
         rows = session.execute(
             select(RollupRow.resolution, RollupRow.bucket_start, RollupRow.quantity)
@@ -94,7 +95,7 @@ def test_rollups_and_instruments_move_over(fresh_backend: Backend) -> None:
         ("migration", "offset"),
     ]
     # and back: the hour is the sum of its 15-minute buckets
-    migrate.downgrade(engine, "0003")
+    migrate.downgrade(engine, "0005")
     with engine.connect() as conn:
         hours = conn.execute(
             text("SELECT quantity, samples FROM rollups WHERE resolution = 'hour'")
