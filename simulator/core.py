@@ -12,7 +12,7 @@ chunked does not matter either.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from app.domain.plant import Meter, Plant, Resource, Site
@@ -44,6 +44,10 @@ class PlantSimulator:
         seed: fixes every random choice (noise, clouds, faults, jitter).
         start: aware instant the simulation starts at; true totals count from here.
         options: meter misbehaviour; clean by default.
+        registers: where cumulative registers stood when the plant was left, per meter
+            id, in canonical units with the multiplier applied (as the ingester keeps
+            them in ``meter_state.last_value``). Those meters continue from there, so a
+            resumed run reads on monotonically; the others start afresh.
     """
 
     def __init__(
@@ -52,8 +56,10 @@ class PlantSimulator:
         seed: int,
         start: datetime,
         options: SimOptions | None = None,
+        registers: Mapping[str, float] | None = None,
     ) -> None:
         self.plant = plant
+        resume = dict(registers or {})
         self.seed = seed
         self.options = options or SimOptions()
         self._now_ms = to_ms(start)
@@ -76,6 +82,7 @@ class PlantSimulator:
                         options=self.options,
                         noise=Noise(seed, f"meter/{meter.id}"),
                         gateway_noise=Noise(seed, f"gateway/{site.id}/{gateway_for(meter)}"),
+                        resume_at=resume.get(meter.id),
                     )
                 )
                 self._where[meter.id] = (site_index, meter_index)

@@ -127,6 +127,9 @@ class MeterChannel:
     noise: Noise
     gateway_noise: Noise
     offline: list[tuple[int, int]] = field(default_factory=list)
+    resume_at: float | None = None
+    """Canonical register value to continue from (a cumulative register kept by the
+    plant, e.g. the ingester's ``meter_state``); ``None`` starts the register afresh."""
 
     def __post_init__(self) -> None:
         self.gateway = gateway_for(self.meter)
@@ -156,7 +159,14 @@ class MeterChannel:
         self.interval_counts = 0
 
     def _initial_register(self, rollover: float | None) -> float:
-        """Raw register value at the simulation start."""
+        """Raw register value at the simulation start.
+
+        A resumed cumulative register shows exactly what it showed when the plant was
+        left (to the register's resolution): a restart is not a reset or a replacement.
+        """
+        if self.resume_at is not None and self.kind is RegisterKind.CUMULATIVE:
+            raw = round(max(0.0, self.resume_at) / self.conversion, self.decimals)
+            return raw % rollover if rollover else raw
         u = self.noise.uniform(1)
         if rollover is None:
             return 0.0 if self.kind is not RegisterKind.CUMULATIVE else (0.05 + 0.5 * u) * 1e6
