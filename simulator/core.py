@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.domain.plant import Meter, Plant, Resource, Site
@@ -23,6 +24,20 @@ from simulator.options import SimOptions
 from simulator.physics import SitePhysics
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A window in which a meter's readings do not reach the broker on time (UTC).
+
+    ``cause``: "offline" (injected), "dropout" (meter or link down: the readings are
+    lost) or "held" (its gateway stores them and forwards them at ``end``).
+    """
+
+    meter_id: str
+    start: datetime
+    end: datetime
+    cause: str
 
 
 def to_ms(when: datetime) -> int:
@@ -131,6 +146,25 @@ class PlantSimulator:
     def pending(self) -> int:
         """Readings taken but not yet sent (held by gateways, duplicates to come)."""
         return len(self._queue)
+
+    def silences(self, start: datetime, end: datetime) -> list[Silence]:
+        """Every window in ``[start, end)`` in which a meter's readings do not reach the
+        broker on time: injected outages, dropouts and gateways holding readings back.
+        What a test compares the offline alerts with."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        found = []
+        for _, channels in self._sites:
+            for channel in channels:
+                for s, e, cause in channel.silences(start_ms, end_ms):
+                    found.append(
+                        Silence(
+                            channel.meter.id,
+                            _EPOCH + timedelta(milliseconds=s),
+                            _EPOCH + timedelta(milliseconds=e),
+                            cause,
+                        )
+                    )
+        return sorted(found, key=lambda x: (x.start, x.meter_id))
 
     # -- injected events -------------------------------------------------------
 

@@ -36,7 +36,7 @@ from app.domain.detection import (
     TransitionKind,
 )
 from app.domain.plant import ELECTRIC_RESOURCES, Area, Meter, Resource, Site
-from app.domain.severity import PLANT_LEVEL_RESOURCES, spike_severity
+from app.domain.severity import PLANT_LEVEL_RESOURCES, offline_severity, spike_severity
 from app.domain.solar import clear_sky_pv_kw
 
 from .rules import EffectiveRules, area_target
@@ -193,7 +193,7 @@ class ConditionTracker:
             AlertKind.OFFLINE,
             AlertScope.METER,
             meter.id,
-            Severity.WARNING,
+            offline_severity(meter.resource),
             message,
             transition.since,
         )

@@ -78,7 +78,7 @@ def _newest_reading(factory: sessionmaker[Session]) -> datetime | None:
     return newest
 
 
-def _kept_registers(factory: sessionmaker[Session]) -> dict[str, float]:
+def kept_registers(factory: sessionmaker[Session]) -> dict[str, float]:
     """Each meter's register as last stored (canonical): where the simulated meters resume."""
     with factory() as session:
         rows = session.execute(select(MeterStateRow.meter_id, MeterStateRow.last_value))
@@ -150,7 +150,7 @@ async def _run_locked(options: DemoOptions, directory: Path, *, announce: bool) 
         )
         # a resumed plant's meters read on from their stored registers: a restart is
         # not a register reset on every meter
-        registers = await asyncio.to_thread(_kept_registers, factory) if start.resumed else {}
+        registers = await asyncio.to_thread(kept_registers, factory) if start.resumed else {}
         clock = SimClock(start.origin, time.monotonic(), options.speed)
 
         broker = Broker(_broker_config(options.mqtt_port))

@@ -58,3 +58,13 @@ def spike_severity(
     if share >= NOTICEABLE_SHARE or plant_level:
         return Severity.WARNING
     return Severity.INFO
+
+
+WHOLE_SITE_METERS: Final = frozenset({Resource.ELECTRICITY_IMPORT, Resource.ELECTRICITY_EXPORT})
+"""Meters of the grid connection: silent, the site's import (or export) is not known."""
+
+
+def offline_severity(resource: Resource) -> Severity:
+    """A silent grid incomer blinds the whole site's figures: critical; any other meter's
+    silence hides one part of the plant: a warning."""
+    return Severity.CRITICAL if resource in WHOLE_SITE_METERS else Severity.WARNING
