@@ -24,7 +24,13 @@ from app.domain.alerts import (
     condition_key,
     describe,
 )
-from app.domain.baseline import Ewma, Expectation, HourOfWeekBaseline, pick_expectation
+from app.domain.baseline import (
+    Ewma,
+    Expectation,
+    ExpectationSource,
+    HourOfWeekBaseline,
+    pick_expectation,
+)
 from app.domain.detection import (
     ConditionState,
     OfflineDetector,
@@ -341,6 +347,7 @@ class ConditionTracker:
             transition.threshold or rate,
             site_load=self._site_load(site, subject, rate),
             plant_level=_resource_of(site, subject) in PLANT_LEVEL_RESOURCES,
+            provisional=expectation is not None and expectation.source is ExpectationSource.EWMA,
         )
         candidate = AlertCandidate(
             kind=AlertKind.SPIKE,

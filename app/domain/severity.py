@@ -27,6 +27,7 @@ def spike_severity(
     *,
     site_load: float | None,
     plant_level: bool = False,
+    provisional: bool = False,
 ) -> Severity:
     """Severity of a spike of ``observed`` against ``expected`` (alarm at ``threshold``).
 
@@ -34,6 +35,10 @@ def spike_severity(
         site_load: the site's current load of the same resource (sum over its meters,
             this one included); ``None`` when unknown, which never yields critical.
         plant_level: the meter measures the whole site (a grid incomer, the PV).
+        provisional: ``expected`` is a stand-in (the running average of the last
+            readings, before the meter's hour-of-week baseline exists): it cannot tell
+            a spike from a shift starting or a kitchen's lunch, so the spike is
+            informational (listed, never on the wall) whatever its size.
 
     Returns:
         ``CRITICAL`` only for a plant-level problem: the excess is a quarter of the site's
@@ -41,6 +46,8 @@ def spike_severity(
         allowance; ``INFO`` when the excess is under 2 % of the site's load; else
         ``WARNING``.
     """
+    if provisional:
+        return Severity.INFO
     base = expected if expected is not None else 0.0
     excess = max(0.0, observed - base)
     allowed = threshold - base
