@@ -15,9 +15,11 @@ records no register event.
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -29,8 +31,10 @@ from app.alerts.models import AlertRow
 from app.alerts.rules import RuleBook
 from app.alerts.webhooks import WebhookConfig
 from app.auth.tokens import Tokens
+from app.commands import demo_state
 from app.commands.app import create_app
-from app.commands.demo import DemoOptions, kept_registers
+from app.commands.demo import DEMO_DATABASE, DemoOptions, kept_registers, run_demo
+from app.commands.runtime import open_database
 from app.config import Settings
 from app.db.models import MeterEventRow
 from app.plant.file import load_plant
@@ -272,3 +276,50 @@ def event_kinds(backend: Backend) -> Counter[str]:
             select(MeterEventRow.kind, func.count()).group_by(MeterEventRow.kind)
         ).all()
     return Counter({kind: count for kind, count in rows})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_demo_restart_resumes_every_register(tmp_path: Path) -> None:
+    """``greenpulse demo`` itself, stopped and started again in its directory: the
+    simulator reads on from the database's registers, so the first readings after the
+    restart record no reset, replacement or jump on any meter."""
+    plant = load_plant()
+
+    def options() -> DemoOptions:
+        return DemoOptions(
+            port=free_port(),
+            mqtt_port=free_port(),
+            backfill_hours=1.0,
+            duration_s=8.0,
+            directory=tmp_path,
+        )
+
+    await run_demo(options(), announce=False)
+    resumed_at = demo_state.saved_clock(tmp_path)
+    assert resumed_at is not None
+    url = f"sqlite:///{tmp_path / DEMO_DATABASE}"
+    with open_database(Settings(database_url=url)) as db:
+        kept = kept_registers(db.sessions)
+        with db.sessions() as session:
+            before = session.scalar(select(func.max(MeterEventRow.id))) or 0
+    assert len(kept) == sum(1 for _ in plant.meters()), "every meter was heard before the stop"
+
+    await run_demo(options(), announce=False)
+    meters = {m.id: m for _, m in plant.meters()}
+    with open_database(Settings(database_url=url)) as db, db.sessions() as session:
+        added = list(session.scalars(select(MeterEventRow).where(MeterEventRow.id > before)))
+        heard = kept_registers(db.sessions)
+    assert heard != kept, "the restarted demo stored new readings"
+    # a meter's first readings after the restart: where a restart would show as a reset
+    at_restart = [
+        (e.meter_id, e.kind, e.detail)
+        for e in added
+        if e.kind in {"reset", "replacement", "jump"}
+        and e.time <= resumed_at + timedelta(seconds=2 * meters[e.meter_id].expected_interval_s)
+    ]
+    assert not at_restart, at_restart
