@@ -12,7 +12,8 @@ chunked does not matter either.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.domain.plant import Meter, Plant, Resource, Site
@@ -23,6 +24,20 @@ from simulator.options import SimOptions
 from simulator.physics import SitePhysics
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A window in which a meter's readings do not reach the broker on time (UTC).
+
+    ``cause``: "offline" (injected), "dropout" (meter or link down: the readings are
+    lost) or "held" (its gateway stores them and forwards them at ``end``).
+    """
+
+    meter_id: str
+    start: datetime
+    end: datetime
+    cause: str
 
 
 def to_ms(when: datetime) -> int:
@@ -44,6 +59,10 @@ class PlantSimulator:
         seed: fixes every random choice (noise, clouds, faults, jitter).
         start: aware instant the simulation starts at; true totals count from here.
         options: meter misbehaviour; clean by default.
+        registers: where cumulative registers stood when the plant was left, per meter
+            id, in canonical units with the multiplier applied (as the ingester keeps
+            them in ``meter_state.last_value``). Those meters continue from there, so a
+            resumed run reads on monotonically; the others start afresh.
     """
 
     def __init__(
@@ -52,8 +71,10 @@ class PlantSimulator:
         seed: int,
         start: datetime,
         options: SimOptions | None = None,
+        registers: Mapping[str, float] | None = None,
     ) -> None:
         self.plant = plant
+        resume = dict(registers or {})
         self.seed = seed
         self.options = options or SimOptions()
         self._now_ms = to_ms(start)
@@ -76,6 +97,7 @@ class PlantSimulator:
                         options=self.options,
                         noise=Noise(seed, f"meter/{meter.id}"),
                         gateway_noise=Noise(seed, f"gateway/{site.id}/{gateway_for(meter)}"),
+                        resume_at=resume.get(meter.id),
                     )
                 )
                 self._where[meter.id] = (site_index, meter_index)
@@ -124,6 +146,25 @@ class PlantSimulator:
     def pending(self) -> int:
         """Readings taken but not yet sent (held by gateways, duplicates to come)."""
         return len(self._queue)
+
+    def silences(self, start: datetime, end: datetime) -> list[Silence]:
+        """Every window in ``[start, end)`` in which a meter's readings do not reach the
+        broker on time: injected outages, dropouts and gateways holding readings back.
+        What a test compares the offline alerts with."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        found = []
+        for _, channels in self._sites:
+            for channel in channels:
+                for s, e, cause in channel.silences(start_ms, end_ms):
+                    found.append(
+                        Silence(
+                            channel.meter.id,
+                            _EPOCH + timedelta(milliseconds=s),
+                            _EPOCH + timedelta(milliseconds=e),
+                            cause,
+                        )
+                    )
+        return sorted(found, key=lambda x: (x.start, x.meter_id))
 
     # -- injected events -------------------------------------------------------
 

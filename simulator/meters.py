@@ -92,6 +92,17 @@ def _ms_to_datetime(ms: int, zone: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, zone)
 
 
+def _hour_window(
+    noise: Noise, channel: int, hour: int, per_day: float, bounds_s: tuple[float, float]
+) -> tuple[int, int] | None:
+    """The fault window (start, end in ms) hour ``hour`` starts, if it starts one."""
+    if per_day <= 0 or noise.uniform(channel, hour) >= min(1.0, per_day / 24):
+        return None
+    low, high = bounds_s
+    start = hour * MS_PER_HOUR + int(noise.uniform(channel + 1, hour) * MS_PER_HOUR)
+    return start, start + int((low + (high - low) * noise.uniform(channel + 2, hour)) * 1000)
+
+
 def fault_window(
     noise: Noise, channel: int, t_ms: int, per_day: float, bounds_s: tuple[float, float]
 ) -> tuple[int, int] | None:
@@ -100,18 +111,29 @@ def fault_window(
     Each hour may start one window with probability ``per_day / 24``; windows
     last at most an hour, so only this hour's and the previous one's can cover ``t_ms``.
     """
-    if per_day <= 0:
-        return None
-    chance = min(1.0, per_day / 24)
     hour = t_ms // MS_PER_HOUR
-    low, high = bounds_s
     for h in (hour, hour - 1):
-        if noise.uniform(channel, h) < chance:
-            start = h * MS_PER_HOUR + int(noise.uniform(channel + 1, h) * MS_PER_HOUR)
-            end = start + int((low + (high - low) * noise.uniform(channel + 2, h)) * 1000)
-            if start <= t_ms < end:
-                return start, end
+        window = _hour_window(noise, channel, h, per_day, bounds_s)
+        if window is not None and window[0] <= t_ms < window[1]:
+            return window
     return None
+
+
+def fault_windows(
+    noise: Noise,
+    channel: int,
+    start_ms: int,
+    end_ms: int,
+    per_day: float,
+    bounds_s: tuple[float, float],
+) -> list[tuple[int, int]]:
+    """Every hashed fault window overlapping ``[start_ms, end_ms)``, in time order."""
+    found = []
+    for hour in range(start_ms // MS_PER_HOUR - 1, end_ms // MS_PER_HOUR + 1):
+        window = _hour_window(noise, channel, hour, per_day, bounds_s)
+        if window is not None and window[0] < end_ms and window[1] > start_ms:
+            found.append(window)
+    return found
 
 
 @dataclass
@@ -127,6 +149,9 @@ class MeterChannel:
     noise: Noise
     gateway_noise: Noise
     offline: list[tuple[int, int]] = field(default_factory=list)
+    resume_at: float | None = None
+    """Canonical register value to continue from (a cumulative register kept by the
+    plant, e.g. the ingester's ``meter_state``); ``None`` starts the register afresh."""
 
     def __post_init__(self) -> None:
         self.gateway = gateway_for(self.meter)
@@ -156,7 +181,14 @@ class MeterChannel:
         self.interval_counts = 0
 
     def _initial_register(self, rollover: float | None) -> float:
-        """Raw register value at the simulation start."""
+        """Raw register value at the simulation start.
+
+        A resumed cumulative register shows exactly what it showed when the plant was
+        left (to the register's resolution): a restart is not a reset or a replacement.
+        """
+        if self.resume_at is not None and self.kind is RegisterKind.CUMULATIVE:
+            raw = round(max(0.0, self.resume_at) / self.conversion, self.decimals)
+            return raw % rollover if rollover else raw
         u = self.noise.uniform(1)
         if rollover is None:
             return 0.0 if self.kind is not RegisterKind.CUMULATIVE else (0.05 + 0.5 * u) * 1e6
@@ -239,6 +271,31 @@ class MeterChannel:
                 1,
                 _replace_sent(reading, _ms_to_datetime(again, self.zone), tags | {"duplicate"}),
             )
+
+    def silences(self, start_ms: int, end_ms: int) -> list[tuple[int, int, str]]:
+        """When this meter's readings do not reach the broker on time, in ``[start, end)``:
+        ``(start_ms, end_ms, cause)`` with cause "offline" (injected), "dropout" or
+        "held" (its gateway stores and forwards)."""
+        options = self.options
+        found = [(s, e, "offline") for s, e in self.offline if s < end_ms and e > start_ms]
+        found += [
+            (s, e, "dropout")
+            for s, e in fault_windows(
+                self.noise, 20, start_ms, end_ms, options.dropouts_per_meter_day, options.dropout_s
+            )
+        ]
+        found += [
+            (s, e, "held")
+            for s, e in fault_windows(
+                self.gateway_noise,
+                10,
+                start_ms,
+                end_ms,
+                options.late_bursts_per_gateway_day,
+                options.late_burst_s,
+            )
+        ]
+        return sorted(found)
 
     def _silent(self, at: int) -> bool:
         for start, end in self.offline:

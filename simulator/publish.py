@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -188,6 +188,7 @@ async def run(
     now: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
     progress: BackfillProgress | None = None,
+    registers: Mapping[str, float] | None = None,
 ) -> RunStats:
     """Backfill history as fast as the broker accepts, then publish live.
 
@@ -204,12 +205,18 @@ async def run(
             simulated clock so that simulator, ingester and API read one time, however
             long the backfill took (it keeps running while history is published).
         progress: told how far the backfill has got (a progress bar, say).
+        registers: cumulative registers to continue from, per meter id, canonical (see
+            ``PlantSimulator``): a resumed plant's meters read on where they stopped.
     """
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
     origin = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     sim = PlantSimulator(
-        plant, seed=seed, start=origin - timedelta(days=backfill_days), options=options
+        plant,
+        seed=seed,
+        start=origin - timedelta(days=backfill_days),
+        options=options,
+        registers=registers,
     )
     for injection in injections:
         sim.apply(injection, origin)

@@ -24,7 +24,13 @@ from app.domain.alerts import (
     condition_key,
     describe,
 )
-from app.domain.baseline import Ewma, Expectation, HourOfWeekBaseline, pick_expectation
+from app.domain.baseline import (
+    Ewma,
+    Expectation,
+    ExpectationSource,
+    HourOfWeekBaseline,
+    pick_expectation,
+)
 from app.domain.detection import (
     ConditionState,
     OfflineDetector,
@@ -36,7 +42,7 @@ from app.domain.detection import (
     TransitionKind,
 )
 from app.domain.plant import ELECTRIC_RESOURCES, Area, Meter, Resource, Site
-from app.domain.severity import PLANT_LEVEL_RESOURCES, spike_severity
+from app.domain.severity import PLANT_LEVEL_RESOURCES, offline_severity, spike_severity
 from app.domain.solar import clear_sky_pv_kw
 
 from .rules import EffectiveRules, area_target
@@ -193,7 +199,7 @@ class ConditionTracker:
             AlertKind.OFFLINE,
             AlertScope.METER,
             meter.id,
-            Severity.WARNING,
+            offline_severity(meter.resource),
             message,
             transition.since,
         )
@@ -341,6 +347,7 @@ class ConditionTracker:
             transition.threshold or rate,
             site_load=self._site_load(site, subject, rate),
             plant_level=_resource_of(site, subject) in PLANT_LEVEL_RESOURCES,
+            provisional=expectation is not None and expectation.source is ExpectationSource.EWMA,
         )
         candidate = AlertCandidate(
             kind=AlertKind.SPIKE,

@@ -78,6 +78,13 @@ def _newest_reading(factory: sessionmaker[Session]) -> datetime | None:
     return newest
 
 
+def kept_registers(factory: sessionmaker[Session]) -> dict[str, float]:
+    """Each meter's register as last stored (canonical): where the simulated meters resume."""
+    with factory() as session:
+        rows = session.execute(select(MeterStateRow.meter_id, MeterStateRow.last_value))
+        return {meter_id: value for meter_id, value in rows}
+
+
 async def _save_clock_every(directory: Path, clock: SimClock, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -141,6 +148,9 @@ async def _run_locked(options: DemoOptions, directory: Path, *, announce: bool) 
             newest_reading=await asyncio.to_thread(_newest_reading, factory),
             now=datetime.now(UTC),
         )
+        # a resumed plant's meters read on from their stored registers: a restart is
+        # not a register reset on every meter
+        registers = await asyncio.to_thread(kept_registers, factory) if start.resumed else {}
         clock = SimClock(start.origin, time.monotonic(), options.speed)
 
         broker = Broker(_broker_config(options.mqtt_port))
@@ -193,6 +203,7 @@ async def _run_locked(options: DemoOptions, directory: Path, *, announce: bool) 
                     progress=BackfillBar() if announce and start.backfill_hours else None,
                     now=clock.origin,
                     clock=clock,
+                    registers=registers,
                 ),
                 name="simulator",
             ),

@@ -27,6 +27,7 @@ def spike_severity(
     *,
     site_load: float | None,
     plant_level: bool = False,
+    provisional: bool = False,
 ) -> Severity:
     """Severity of a spike of ``observed`` against ``expected`` (alarm at ``threshold``).
 
@@ -34,6 +35,10 @@ def spike_severity(
         site_load: the site's current load of the same resource (sum over its meters,
             this one included); ``None`` when unknown, which never yields critical.
         plant_level: the meter measures the whole site (a grid incomer, the PV).
+        provisional: ``expected`` is a stand-in (the running average of the last
+            readings, before the meter's hour-of-week baseline exists): it cannot tell
+            a spike from a shift starting or a kitchen's lunch, so the spike is
+            informational (listed, never on the wall) whatever its size.
 
     Returns:
         ``CRITICAL`` only for a plant-level problem: the excess is a quarter of the site's
@@ -41,6 +46,8 @@ def spike_severity(
         allowance; ``INFO`` when the excess is under 2 % of the site's load; else
         ``WARNING``.
     """
+    if provisional:
+        return Severity.INFO
     base = expected if expected is not None else 0.0
     excess = max(0.0, observed - base)
     allowed = threshold - base
@@ -58,3 +65,13 @@ def spike_severity(
     if share >= NOTICEABLE_SHARE or plant_level:
         return Severity.WARNING
     return Severity.INFO
+
+
+WHOLE_SITE_METERS: Final = frozenset({Resource.ELECTRICITY_IMPORT, Resource.ELECTRICITY_EXPORT})
+"""Meters of the grid connection: silent, the site's import (or export) is not known."""
+
+
+def offline_severity(resource: Resource) -> Severity:
+    """A silent grid incomer blinds the whole site's figures: critical; any other meter's
+    silence hides one part of the plant: a warning."""
+    return Severity.CRITICAL if resource in WHOLE_SITE_METERS else Severity.WARNING

@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from app.alerts import api as alerts_api
 from app.alerts import outbox
@@ -27,10 +28,10 @@ HOOK = "http://127.0.0.1:9/hook"
 
 
 class WebhookSettings(Settings):
-    """Settings as the lead maps GREENPULSE_WEBHOOK_URLS / _SECRET into them."""
+    """Settings with GREENPULSE_WEBHOOK_URLS / _SECRET mapped into them (as in production)."""
 
     webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str | None = None
+    webhook_secret: SecretStr | None = None
 
 
 def with_alerts_router(app: FastAPI) -> FastAPI:
