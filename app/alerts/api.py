@@ -18,7 +18,13 @@ from app.alerts import overrides
 from app.alerts import store as alert_store
 from app.alerts.models import AlertRow
 from app.alerts.rules import DEFAULT_RULES, RuleBook, RuleScope, area_target, parse_overrides
-from app.alerts.schemas import AcknowledgeBody, ResolveBody, alert_json
+from app.alerts.schemas import (
+    AcknowledgeBody,
+    Alert,
+    EffectiveRulesReport,
+    ResolveBody,
+    RuleOverride,
+)
 from app.alerts.store import AlertNotFound, TransitionRefused
 from app.alerts.webhooks import webhook_config
 from app.api.deps import PlantDep, SessionDep
@@ -56,7 +62,7 @@ def list_alerts(
         int | None, Query(ge=1, le=INT32_MAX, description="page on: ids below this")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[Alert]:
     """Alerts, newest first. ``status=active`` lists open and acknowledged ones."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
@@ -72,7 +78,7 @@ def list_alerts(
         before_id=before_id,
         limit=limit,
     )
-    return [alert_json(r) for r in rows]
+    return [Alert.of(r) for r in rows]
 
 
 # --- rules (declared before /{alert_id} so "rules" is never read as an id) ------------------
@@ -82,8 +88,9 @@ def _rulebook(session: SessionDep, plant: Plant) -> RuleBook:
     return RuleBook(plant, parse_overrides(overrides.load_overrides(session)))
 
 
-@router.get("/rules")
-def effective_rules(session: SessionDep, plant: PlantDep, _: ReadAccess) -> dict[str, Any]:
+# an override lists only the fields it sets: unset ones are left out, not written as null
+@router.get("/rules", response_model_exclude_unset=True)
+def effective_rules(session: SessionDep, plant: PlantDep, _: ReadAccess) -> EffectiveRulesReport:
     """The rules in force for every meter and area, and the runtime overrides."""
     book = _rulebook(session, plant)
     meters: list[dict[str, Any]] = []
@@ -111,12 +118,14 @@ def effective_rules(session: SessionDep, plant: PlantDep, _: ReadAccess) -> dict
         {"scope": scope, "target_id": target, "rules": rules.model_dump(exclude_none=True)}
         for (scope, target), rules in sorted(book.overrides.items())
     ]
-    return {
-        "defaults": DEFAULT_RULES.as_json(),
-        "overrides": overrides,
-        "areas": areas,
-        "meters": meters,
-    }
+    return EffectiveRulesReport.model_validate(
+        {
+            "defaults": DEFAULT_RULES.as_json(),
+            "overrides": overrides,
+            "areas": areas,
+            "meters": meters,
+        }
+    )
 
 
 def _target(plant: Plant, scope: RuleScope, target_id: str, site: str | None) -> str:
@@ -143,7 +152,7 @@ def _target(plant: Plant, scope: RuleScope, target_id: str, site: str | None) ->
     return area_target(owners[0], target_id)
 
 
-@router.put("/rules/{scope}/{target_id}")
+@router.put("/rules/{scope}/{target_id}", response_model_exclude_unset=True)
 def put_rules(
     scope: RuleScope,
     target_id: str,
@@ -154,7 +163,7 @@ def put_rules(
     _: WriteAccess,
     site: Annotated[str | None, Query(description="the area's site, when ambiguous")] = None,
     by: Annotated[str | None, Query(max_length=128, description="who changes the rule")] = None,
-) -> dict[str, Any]:
+) -> RuleOverride:
     """Override the plant file's rules at one level; fields left out (or null) inherit.
 
     Replaces any earlier override of the same target; the engines use it within one
@@ -163,7 +172,7 @@ def put_rules(
     target = _target(plant, scope, target_id, site)
     stored = rules.model_dump(exclude_none=True)
     overrides.put_override(session, scope.value, target, stored, now=_now(request), by=by)
-    return {"scope": scope.value, "target_id": target, "rules": stored}
+    return RuleOverride.model_validate({"scope": scope.value, "target_id": target, "rules": stored})
 
 
 @router.delete("/rules/{scope}/{target_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -186,17 +195,17 @@ def delete_rules(
 
 
 @router.get("/{alert_id}")
-def get_alert(alert_id: AlertId, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
+def get_alert(alert_id: AlertId, session: SessionDep, _: ReadAccess) -> Alert:
     row = alert_store.get_alert(session, alert_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
-    return alert_json(row)
+    return Alert.of(row)
 
 
 @router.post("/{alert_id}/acknowledge")
 def acknowledge(
     alert_id: AlertId, body: AcknowledgeBody, request: Request, session: SessionDep, _: WriteAccess
-) -> dict[str, Any]:
+) -> Alert:
     """Someone owns the alert; it stays on the banner until its condition clears."""
     return _transition(
         alert_store.acknowledge_alert, alert_id, body.by, body.note, request, session
@@ -206,7 +215,7 @@ def acknowledge(
 @router.post("/{alert_id}/resolve")
 def resolve(
     alert_id: AlertId, body: ResolveBody, request: Request, session: SessionDep, _: WriteAccess
-) -> dict[str, Any]:
+) -> Alert:
     """Close the alert by hand, with a note. If its condition persists, the engine does
     not reopen it until the condition has cleared and come back."""
     return _transition(alert_store.resolve_alert, alert_id, body.by, body.note, request, session)
@@ -219,7 +228,7 @@ def _transition(
     note: str | None,
     request: Request,
     session: Session,
-) -> dict[str, Any]:
+) -> Alert:
     """Apply a hand transition: 404 for an unknown alert, 409 when its state forbids it."""
     try:
         row = change(
@@ -234,4 +243,4 @@ def _transition(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}") from None
     except TransitionRefused as exc:  # the alert's state forbids it
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return alert_json(row)
+    return Alert.of(row)

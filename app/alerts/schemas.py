@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.alerts.models import AlertRow
+from app.domain.plant import AlertRules
 
 
 class Event:
@@ -97,3 +98,88 @@ class ResolveBody(AcknowledgeBody):
         if not note.strip():
             raise ValueError("a resolution needs a note saying why")
         return note.strip()
+
+
+# --- what the alert routes answer -------------------------------------------------------
+
+IsoInstant = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, description="ISO 8601, UTC, with Z")
+]
+
+
+class Alert(BaseModel):
+    """An alert as every route, the live figures, MQTT and webhooks show it (``alert_json``)."""
+
+    # a key alert_json gains must be declared here too: the routes refuse to hide it
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    condition_key: str
+    kind: str
+    severity: str
+    status: str
+    site_id: str
+    area_id: str | None
+    meter_id: str | None
+    message: str
+    observed: float | None
+    expected: float | None
+    threshold: float | None
+    unit: str | None
+    since: IsoInstant = Field(description="when the condition began")
+    opened_at: IsoInstant
+    acknowledged_at: IsoInstant | None
+    acknowledged_by: str | None
+    acknowledge_note: str | None
+    resolved_at: IsoInstant | None
+    resolved_by: str | None
+    resolution_note: str | None
+    resolved_automatically: bool
+    details: dict[str, Any] = Field(description="what the condition measured, by name")
+
+    @classmethod
+    def of(cls, row: AlertRow) -> Alert:
+        return cls.model_validate(alert_json(row))
+
+
+class RuleValues(BaseModel):
+    """Every rule field resolved to a value (``EffectiveRules``)."""
+
+    spike_sigma: float
+    spike_abs_kw: float | None
+    spike_min_excess_kw: float
+    spike_min_duration_s: float
+    offline_missed_intervals: int
+    pv_shortfall_ratio: float
+    enabled: bool
+
+
+class RuleOverride(BaseModel):
+    """A runtime override of one level; only the fields it sets."""
+
+    scope: Literal["site", "area", "meter"]
+    target_id: str = Field(description="a site or meter id, or site/area for an area")
+    rules: AlertRules
+
+
+class AreaRules(BaseModel):
+    site_id: str
+    area_id: str
+    rules: RuleValues
+
+
+class MeterRules(BaseModel):
+    site_id: str
+    area_id: str
+    meter_id: str
+    resource: str
+    rules: RuleValues
+
+
+class EffectiveRulesReport(BaseModel):
+    """The defaults, the overrides and the rules in force for every area and meter."""
+
+    defaults: RuleValues
+    overrides: list[RuleOverride]
+    areas: list[AreaRules]
+    meters: list[MeterRules]

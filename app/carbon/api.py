@@ -14,6 +14,7 @@ from app.api.deps import SessionDep
 from app.api.state import StateDep
 from app.auth.deps import ReadAccess, WriteAccess
 from app.carbon.catalogue import CatalogueError, factor_from_mapping
+from app.carbon.factor_schemas import FactorList, FactorOut
 from app.db.models import EmissionFactorRow
 from app.domain.factors import EmissionFactor, InvalidFactorError
 
@@ -77,20 +78,20 @@ def _factor(body: FactorIn) -> EmissionFactor:
 
 
 @router.get("")
-def list_factors(state: StateDep, session: SessionDep, _: ReadAccess) -> dict[str, Any]:
+def list_factors(state: StateDep, session: SessionDep, _: ReadAccess) -> FactorList:
     """Every factor in force, operator factors marked, with source and verification status."""
     catalogue = state.catalogue
     operator = operator_factors(session)
     replaced = {f.id for f in operator}
     rows = [_json(f, "catalogue") for f in catalogue.factors if f.id not in replaced]
     rows += [_json(f, "operator") for f in operator]
-    return {"catalogue_version": catalogue.version, "factors": rows}
+    return FactorList.model_validate({"catalogue_version": catalogue.version, "factors": rows})
 
 
 @router.put("/{factor_id}", status_code=status.HTTP_200_OK)
 def put_factor(
     factor_id: str, body: FactorIn, state: StateDep, session: SessionDep, _: WriteAccess
-) -> dict[str, Any]:
+) -> FactorOut:
     """Add or replace an operator factor (same id as a catalogue factor overrides it)."""
     if body.id != factor_id:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "id in body and URL differ")
@@ -105,4 +106,4 @@ def put_factor(
     )
     session.flush()
     state.refresh_factors(session)
-    return _json(factor, "operator")
+    return FactorOut.model_validate(_json(factor, "operator"))
