@@ -1,4 +1,7 @@
-"""The plant, its meters, readings and events, and dead letters (history: app.history; instruments: app.carbon)."""
+"""The plant, its meters, readings and events, and dead letters.
+
+History is in app.history, certificates and offsets in app.carbon.
+"""
 
 from __future__ import annotations
 
