@@ -35,7 +35,9 @@ class ReadingWriter(Protocol):
 
     ``prepare`` does the work that needs no database (it may run while the previous
     batch commits); ``commit`` writes a prepared batch in one transaction, and may be
-    called again with the same plan after a failure.
+    called again with the same plan after a failure. A batch with Sparkplug effects
+    (offline meters, the host's births) passes them as ``commit(..., sparkplug=...)``;
+    only such batches need a writer that takes it.
     """
 
     def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> Any: ...
@@ -46,7 +48,6 @@ class ReadingWriter(Protocol):
         rejections: Sequence[Rejection],
         *,
         after: Callable[[float | None], bool] | None = None,
-        sparkplug: SparkplugEffects | None = None,
     ) -> WriteResult: ...
 
 
@@ -168,7 +169,11 @@ class Committer:
             prepared = writer.prepare(readings, now=now) if plan is None else plan
             if effects is None:  # writers without Sparkplug take no such argument
                 return writer.commit(prepared, rejections, after=after)
-            return writer.commit(prepared, rejections, after=after, sparkplug=effects)
+            sparkplug_writer: Any = writer  # BatchWriter: also takes ``sparkplug``
+            result: WriteResult = sparkplug_writer.commit(
+                prepared, rejections, after=after, sparkplug=effects
+            )
+            return result
 
         result = await asyncio.to_thread(write)
         if self.db_failing:

@@ -403,13 +403,19 @@ class Ingester:
 
     async def _summary_loop(self) -> None:
         summary = Summary(self.metrics)
+        unmapped = 0
         while True:
             await asyncio.sleep(self._options.summary_interval_s)
             self.metrics.pending.set(self._loop.waiting())
             log.info("%s", summary.line())
             listed = self.sparkplug.report_unmapped()
-            if listed:
-                log.info("ingest: %d Sparkplug metrics not mapped by the plant file", listed)
+            if listed != unmapped:
+                unmapped = listed
+                log.info(
+                    "ingest: %d Sparkplug metrics not mapped by the plant file (%s)",
+                    listed,
+                    self._options.journal_file and unmapped_file_for(self._options.journal_file),
+                )
 
 
 def _utc_now() -> datetime:
