@@ -53,9 +53,20 @@ def test_the_section_is_read_from_the_plant_file(tmp_path: Path) -> None:
     ]
 
 
-def test_a_plant_file_without_the_section_has_an_empty_mapping() -> None:
+def test_the_demo_plant_maps_every_meter_to_the_simulators_edge_node() -> None:
     plant, mapping = load_plant_and_mapping(demo_plant_path())
-    assert plant == load_plant() and len(mapping) == 0
+    assert plant == load_plant()
+    assert sorted(b.meter_id for _, b in mapping) == sorted(m.id for m in plant.sites[0].meters)
+
+
+def test_a_plant_file_without_the_section_has_an_empty_mapping(tmp_path: Path) -> None:
+    data = yaml.safe_load(demo_plant_path().read_text(encoding="utf-8"))
+    for site in data["sites"]:
+        site.pop("sparkplug", None)
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    plant, mapping = load_plant_and_mapping(path)
+    assert len(mapping) == 0 and all(not site.sparkplug for site in plant.sites)
 
 
 def _with(change: Any) -> dict[str, Any]:
