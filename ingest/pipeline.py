@@ -97,6 +97,8 @@ class Committer:
         readings = [r for p in batch for r in p.readings]
         rejections = [r for p in batch for r in p.rejections]
         effects = collect((p.readings, p.offline, p.births) for p in batch)
+        if not readings and not rejections and effects is None:
+            return WriteResult()  # only ignored messages (own hints, STATE): nothing to write
         failures = 0
         while True:
             try:

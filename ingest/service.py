@@ -43,7 +43,7 @@ from ingest.metrics import IngestMetrics, RejectionLog, Summary
 from ingest.mqtt_client import AckingClient, new_client
 from ingest.options import IngestOptions
 from ingest.pipeline import Pending, ReadingWriter
-from ingest.sparkplug import Command, OfflineEvent
+from ingest.sparkplug import Command, OfflineEvent, state_topic
 from ingest.sparkplug_link import NAMESPACE, SparkplugLink, is_sparkplug, unmapped_file_for
 from ingest.sparkplug_store import Snapshot
 from ingest.write_loop import WriteLoop
@@ -92,6 +92,7 @@ class Ingester:
         self._generation = 0
         self._client: AckingClient | None = None
         self._journal = Journal(self._options.journal_file)
+        self._own_state = state_topic(settings.sparkplug_host_id)
         self.sparkplug = SparkplugLink(
             settings.sparkplug_host_id,
             plant,
@@ -304,6 +305,11 @@ class Ingester:
         if not isinstance(payload, bytes):  # paho always hands over bytes
             payload = str(payload).encode()
         m = self.metrics
+        if topic == self._own_state:
+            # our own STATE, back from the spBv1.0/# subscription: acknowledged in turn,
+            # not counted (it is no message from the plant)
+            self._loop.add(Pending(message.mid, message.qos, generation, topic, b"", [], [], 1))
+            return
         m.messages.inc()
         now = self._clock()
         key = fingerprint(topic, payload)
@@ -386,6 +392,10 @@ class Ingester:
         acked = stale = 0
         for pending in batch:
             if pending.qos == 0:
+                continue
+            if pending.topic == self._own_state:
+                if client is not None and pending.generation == generation:
+                    client.ack(pending.mid, pending.qos)
                 continue
             if (
                 client is not None

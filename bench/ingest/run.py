@@ -129,7 +129,14 @@ def _publish(broker: Mosquitto, prefix: str, shape: Shape, end: datetime) -> Non
 
 
 def _run_ingester(
-    broker: Mosquitto, dsn: str, prefix: str, client_id: str, points: list[Point], log: Path
+    broker: Mosquitto,
+    dsn: str,
+    prefix: str,
+    client_id: str,
+    points: list[Point],
+    log: Path,
+    *,
+    with_seq: bool = True,
 ) -> Drain:
     """``python -m ingest`` draining its session into an emptied ``readings``."""
     env = dict(
@@ -143,7 +150,14 @@ def _run_ingester(
     _truncate(dsn)
     argv = [sys.executable, "-m", "ingest"]
     return measure(
-        "greenpulse", argv, env=env, dsn=dsn, broker_port=broker.port, points=points, log=log
+        "greenpulse",
+        argv,
+        env=env,
+        dsn=dsn,
+        broker_port=broker.port,
+        points=points,
+        log=log,
+        with_seq=with_seq,
     )
 
 
@@ -207,7 +221,13 @@ def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Fig
     points = plant_points(load_plant(), shape.readings, end=end)
 
     gp = _run_ingester(
-        broker, dsn, prefix, ids["ingest"], points, workdir / f"ingest-{shape.name}.log"
+        broker,
+        dsn,
+        prefix,
+        ids["ingest"],
+        points,
+        workdir / f"ingest-{shape.name}.log",
+        with_seq=not shape.sparkplug,  # Sparkplug metrics carry no per-reading seq
     )
     figures.greenpulse, figures.ingester = gp, gp.per_s_from_first_row
     figures.stored = shape.readings - gp.mismatched
