@@ -1,6 +1,6 @@
 """Sparkplug B host: meters declared offline by their edge node, the host's births
 
-Revision ID: 0006
+Revision ID: 0008
 Revises: 0005
 Create Date: 2026-12-01 23:00:00
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
+revision: str = "0008"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
