@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     mqtt_client_id: str = Field(
         default="greenpulse-ingest", description="ingester client id (persistent session key)"
     )
+    sparkplug_host_id: str = Field(
+        default="greenpulse",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^/+#]+$",
+        description="Sparkplug B primary host id: the ingester's STATE topic is "
+        "spBv1.0/STATE/{id}; edge nodes configured with it wait for GreenPulse to be online",
+    )
     mqtt_share_group: str | None = Field(
         default=None,
         description="shared-subscription group; set it when several ingesters run at once",

@@ -7,8 +7,9 @@ fail the whole batch over and over, so lengths, ranges and text are checked (or
 cut to size) before anything reaches the writer.
 
 Topics are dispatched by ``format_for`` over ``FORMATS``, a registry keyed by the
-shape of the topic: GreenPulse JSON (``ingest.json_format``) and Sparkplug B,
-answered with ``unsupported_format`` until its decoder replaces that entry. The
+shape of the topic: GreenPulse JSON (``ingest.json_format``) and Sparkplug B, which
+the ingester hands to its primary host (``ingest.sparkplug_link``) before ``decode``;
+``decode`` alone answers it with ``unsupported_format``. The
 types (``DecodedReading``, ``Rejection``, ``Reason``, ``PlantIndex`` …) live in
 ``ingest.decoded`` and are re-exported here, where callers import them from.
 """
@@ -164,7 +165,8 @@ def _unsupported(payload: bytes, ctx: Context) -> Decoded:
         reject(
             ctx,
             Reason.UNSUPPORTED_FORMAT,
-            "Sparkplug B payloads are not supported yet; publish GreenPulse JSON (docs/mqtt.md)",
+            "Sparkplug B needs the ingester's primary host (ingest.sparkplug_link), "
+            "not decode() alone (docs/mqtt.md, Sparkplug B)",
             payload,
             None,
         )

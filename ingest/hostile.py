@@ -89,7 +89,8 @@ def hostile_message(rng: random.Random, prefix: str, site: str, meter: str) -> t
         )
         return topic, _dumps(body)
     elif kind == 9:
-        return f"spBv1.0/plant/{rng.choice(['NBIRTH', 'NDATA', 'DDATA'])}/edge", rng.randbytes(40)
+        kind_sp = rng.choice(["NBIRTH", "NDATA", "DDATA"])  # an edge node of its own
+        return f"spBv1.0/plant/{kind_sp}/edge-{rng.randrange(10**9)}", rng.randbytes(40)
     elif kind == 10:
         return reading, b"[" * rng.randrange(1000, 60_000)
     else:
@@ -120,3 +121,51 @@ def mutations(rng: random.Random, payload: bytes) -> Iterator[bytes]:
             else:
                 data[i:i] = rng.choice([b"\x00", b"\xff", b"\\ud800", b"9" * 400, b'"', b"{"])
         yield bytes(data)
+
+
+_SP_TYPES = ("NBIRTH", "NDATA", "DBIRTH", "DDATA", "NDEATH", "DDEATH")
+
+
+def hostile_sparkplug(rng: random.Random, index: int) -> tuple[str, bytes]:
+    """One hostile Sparkplug B message on an edge node of its own (``fuzz/fz-{index}``).
+
+    Its own node, so what the host makes of it does not depend on the messages around
+    it: random and mutated protobuf, births without names or with an alias twice, data
+    before any birth, huge aliases, absurd datatypes, bad topics, oversized payloads.
+    """
+    from ingest.sparkplug.proto import Payload  # the protobuf bindings, only when fuzzing
+
+    node = f"fz-{index}"
+    kind = rng.choice(_SP_TYPES)
+    topic = f"spBv1.0/fuzz/{kind}/{node}" + ("/dev" if kind.startswith("D") else "")
+    payload = Payload(
+        timestamp=rng.choice([0, 1, 2**63, 1_796_000_000_000]), seq=rng.randrange(300)
+    )
+    for i in range(rng.randrange(1, 6)):
+        metric = payload.metrics.add()
+        if rng.random() < 0.6:
+            metric.name = rng.choice(["", "Energy/Import", "bdSeq", "a\x00b", "x" * 300, f"m{i}"])
+        metric.alias = rng.choice([0, 1, 1, 2**64 - 1, rng.randrange(2**32)])
+        metric.datatype = rng.choice([0, 1, 4, 9, 10, 11, 12, 99, 2**32 - 1])
+        value = rng.randrange(4)
+        if value == 0:
+            metric.double_value = rng.choice([float("nan"), float("inf"), -1.0, 1e308])
+        elif value == 1:
+            metric.long_value = rng.choice([0, 2**64 - 1, 2**63])
+        elif value == 2:
+            metric.string_value = rng.choice(["", "\ud7ff", "12"])
+        else:
+            metric.is_null = True
+    data = payload.SerializeToString()
+    shape = rng.randrange(6)
+    if shape == 0:
+        return topic, rng.randbytes(rng.randrange(1, 300))
+    if shape == 1:
+        return topic, next(mutations(rng, data))
+    if shape == 2:
+        return rng.choice([f"spBv1.0/fuzz/FOO/{node}", "spBv1.0/fuzz", f"spBv1.0/{node}"]), data
+    if shape == 3:
+        return topic, data + b"\x00" * 300_000  # over the payload limit
+    if shape == 4:
+        return topic, data.replace(b"Energy", b"\xff\xfe\xfd\xfc\xfb\xfa")  # invalid UTF-8
+    return topic, data

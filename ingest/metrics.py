@@ -13,9 +13,17 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from ingest.decode import Rejection, reasons
+from ingest.decode import Rejection
+from ingest.decode import reasons as json_reasons
+from ingest.sparkplug import reasons as sparkplug_reasons
 
 log = logging.getLogger(__name__)
+
+
+def reasons() -> list[str]:
+    """Every dead-letter reason code: the decoder's and the Sparkplug host's."""
+    return [*json_reasons(), *sparkplug_reasons()]
+
 
 BATCH_SIZE_BUCKETS: Final = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000)
 LATENCY_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -128,6 +136,28 @@ class IngestMetrics:
         )
         self.connected = Gauge(
             "greenpulse_ingest_mqtt_connected", "1 while connected to the broker", registry=r
+        )
+        self.sparkplug_commands = Counter(
+            "greenpulse_ingest_sparkplug_commands",
+            "commands the Sparkplug host published (NCMD Node Control/Rebirth requests)",
+            registry=r,
+        )
+        self.sparkplug_offline = Counter(
+            "greenpulse_ingest_sparkplug_offline",
+            "meters declared offline by an NDEATH or DDEATH of their edge node or device",
+            registry=r,
+        )
+        self.sparkplug_unmapped = Gauge(
+            "greenpulse_ingest_sparkplug_unmapped",
+            "values of Sparkplug metrics the plant file does not map, per metric "
+            "(the first UNMAPPED_SERIES metrics; all of them in the unmapped listing file)",
+            ["group", "edge_node", "device", "metric"],
+            registry=r,
+        )
+        self.sparkplug_unmapped_metrics = Gauge(
+            "greenpulse_ingest_sparkplug_unmapped_metrics",
+            "distinct unmapped Sparkplug metrics seen (names past the listing bound included)",
+            registry=r,
         )
         self.db_down = Gauge(
             "greenpulse_ingest_db_failing",

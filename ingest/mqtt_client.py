@@ -65,10 +65,17 @@ class AckingClient(aiomqtt.Client):
         super()._on_connect(client, userdata, flags, reason_code, properties)
 
 
-def new_client(settings: Settings, options: IngestOptions) -> AckingClient:
-    """A client with a persistent session: MQTT v5 with Receive Maximum, or 3.1.1."""
+def new_client(
+    settings: Settings, options: IngestOptions, *, will: aiomqtt.Will | None = None
+) -> AckingClient:
+    """A client with a persistent session: MQTT v5 with Receive Maximum, or 3.1.1.
+
+    ``will``: the Sparkplug host's STATE "offline", sent by the broker if the connection
+    is lost (the host's STATE rides on the ingest connection, as the spec wants).
+    """
     common: dict[str, Any] = {
         "identifier": settings.mqtt_client_id,
+        "will": will,
         "keepalive": options.keepalive_s,
         "timeout": 10.0,
         **client_kwargs(settings),

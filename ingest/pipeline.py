@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from ingest.decode import DecodedReading, Reason, Rejection, dead_letter
 from ingest.metrics import IngestMetrics
 from ingest.options import IngestOptions
+from ingest.sparkplug import OfflineEvent
+from ingest.sparkplug_store import Snapshot, SparkplugEffects, collect
 from ingest.writer import WriteResult
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,9 @@ class ReadingWriter(Protocol):
 
     ``prepare`` does the work that needs no database (it may run while the previous
     batch commits); ``commit`` writes a prepared batch in one transaction, and may be
-    called again with the same plan after a failure.
+    called again with the same plan after a failure. A batch with Sparkplug effects
+    (offline meters, the host's births) passes them as ``commit(..., sparkplug=...)``;
+    only such batches need a writer that takes it.
     """
 
     def prepare(self, readings: Sequence[DecodedReading], *, now: datetime) -> Any: ...
@@ -61,6 +65,8 @@ class Pending:
     weight: int
     key: str = ""  # journal fingerprint
     strikes: int = 0  # deaths of the process with this message in flight
+    offline: list[OfflineEvent] | None = None  # Sparkplug NDEATH/DDEATH: meters offline
+    births: Snapshot | None = None  # Sparkplug host sessions after this message, if changed
 
 
 class Committer:
@@ -90,10 +96,13 @@ class Committer:
         """Commit one batch; isolate what the database refuses (see the module docstring)."""
         readings = [r for p in batch for r in p.readings]
         rejections = [r for p in batch for r in p.rejections]
+        effects = collect((p.readings, p.offline, p.births) for p in batch)
+        if not readings and not rejections and effects is None:
+            return WriteResult()  # only ignored messages (own hints, STATE): nothing to write
         failures = 0
         while True:
             try:
-                return await self.write(readings, rejections, plan, after)
+                return await self.write(readings, rejections, plan, after, effects)
             except Exception as exc:
                 if await self._outage(exc):
                     await self._retry_pause(exc, failures + 1, outage=True)
@@ -158,6 +167,7 @@ class Committer:
         rejections: list[Rejection],
         plan: Any = None,
         after: Callable[[float | None], bool] | None = None,
+        effects: SparkplugEffects | None = None,
     ) -> WriteResult:
         """Prepare (unless ``plan`` is given) and commit, in a worker thread."""
         writer = self._writer
@@ -165,7 +175,13 @@ class Committer:
 
         def write() -> WriteResult:
             prepared = writer.prepare(readings, now=now) if plan is None else plan
-            return writer.commit(prepared, rejections, after=after)
+            if effects is None:  # writers without Sparkplug take no such argument
+                return writer.commit(prepared, rejections, after=after)
+            sparkplug_writer: Any = writer  # BatchWriter: also takes ``sparkplug``
+            result: WriteResult = sparkplug_writer.commit(
+                prepared, rejections, after=after, sparkplug=effects
+            )
+            return result
 
         result = await asyncio.to_thread(write)
         if self.db_failing:

@@ -43,6 +43,9 @@ from ingest.metrics import IngestMetrics, RejectionLog, Summary
 from ingest.mqtt_client import AckingClient, new_client
 from ingest.options import IngestOptions
 from ingest.pipeline import Pending, ReadingWriter
+from ingest.sparkplug import Command, OfflineEvent, state_topic
+from ingest.sparkplug_link import NAMESPACE, SparkplugLink, is_sparkplug, unmapped_file_for
+from ingest.sparkplug_store import Snapshot
 from ingest.write_loop import WriteLoop
 from ingest.writer import WriteResult
 
@@ -52,7 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SPARKPLUG_B = "spBv1.0"
+SPARKPLUG_B = NAMESPACE
 _READY_RUN = 256  # messages accepted per turn of the event loop
 
 
@@ -89,6 +92,15 @@ class Ingester:
         self._generation = 0
         self._client: AckingClient | None = None
         self._journal = Journal(self._options.journal_file)
+        self._own_state = state_topic(settings.sparkplug_host_id)
+        self.sparkplug = SparkplugLink(
+            settings.sparkplug_host_id,
+            plant,
+            self._index,
+            self._options.limits,
+            self.metrics,
+            unmapped_file_for(self._options.journal_file),
+        )
         self._loop = WriteLoop(
             writer,
             self._options,
@@ -116,6 +128,7 @@ class Ingester:
         """Ingest until ``stop`` is set; then commit and acknowledge what was received."""
         if self._options.metrics_port is not None:
             self.metrics.serve(self._options.metrics_port, self._options.metrics_addr)
+        await self._resume_sparkplug()
         writer = asyncio.create_task(self._loop.run(), name="ingest-writer")
         summary = asyncio.create_task(self._summary_loop(), name="ingest-summary")
         try:
@@ -129,18 +142,35 @@ class Ingester:
             self.metrics.connected.set(0)
             log.info("ingest: stopped after %s", self.metrics.totals_line())
 
+    async def _resume_sparkplug(self) -> None:
+        """Take back the Sparkplug births the last commit kept (``sparkplug_births``), so the
+        DDATA the broker queued while this process was away resolve their aliases."""
+        load = getattr(self._writer, "sparkplug_births", None)
+        if load is None:
+            return
+        try:
+            births = await asyncio.to_thread(load, self.sparkplug.host_id)
+        except Exception as exc:  # the nodes rebirth on request instead
+            log.warning("ingest: Sparkplug births not resumed (%s); rebirths will follow", exc)
+            return
+        self.sparkplug.restore(births, self._clock())
+
     # -- connection -------------------------------------------------------------------------
 
     async def _connection_loop(self, stop: asyncio.Event, writer: asyncio.Task[None]) -> None:
         delay = self._options.reconnect_initial_s
         endpoint = self._settings.mqtt_endpoint()
         while not stop.is_set():
-            client = new_client(self._settings, self._options)
+            connected_at = _utc_now()  # the STATE timestamp: the wall clock, also in the demo
+            client = new_client(
+                self._settings, self._options, will=self.sparkplug.will(connected_at)
+            )
             try:
                 async with client:
                     self._generation += 1
                     self._client = client
                     await self._subscribe(client)
+                    await self._publish(client, self.sparkplug.online(connected_at))
                     self.metrics.reconnects.inc()
                     self.metrics.connected.set(1)
                     log.info(
@@ -155,6 +185,9 @@ class Ingester:
                     if await self._receive_until(client, stop, writer):
                         await self._loop.drain()
                         self._journal.finished(())
+                        # a clean DISCONNECT sends no will: say offline ourselves
+                        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                            await self._publish(client, self.sparkplug.offline(connected_at))
                         return
             except aiomqtt.MqttError as exc:
                 log.warning(
@@ -170,6 +203,11 @@ class Ingester:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self._options.reconnect_max_s)
+
+    async def _publish(self, client: AckingClient, command: Command) -> None:
+        await client.publish(
+            command.topic, command.payload, qos=command.qos, retain=command.retain, timeout=10.0
+        )
 
     async def _subscribe(self, client: AckingClient) -> None:
         """Subscribe at QoS 1; on a resumed session, without waiting for the SUBACKs.
@@ -267,15 +305,28 @@ class Ingester:
         if not isinstance(payload, bytes):  # paho always hands over bytes
             payload = str(payload).encode()
         m = self.metrics
+        if topic == self._own_state:
+            # our own STATE, back from the spBv1.0/# subscription: acknowledged in turn,
+            # not counted (it is no message from the plant)
+            self._loop.add(Pending(message.mid, message.qos, generation, topic, b"", [], [], 1))
+            return
         m.messages.inc()
         now = self._clock()
         key = fingerprint(topic, payload)
         strikes = self._journal.suspect(key)
         readings: list[DecodedReading]
         rejections: list[Rejection]
+        offline: list[OfflineEvent] | None = None
+        births: Snapshot | None = None
         try:
             if strikes >= self._options.quarantine_after:
                 readings, rejections = [], [self._quarantined(topic, payload, strikes, now)]
+            elif is_sparkplug(topic):
+                # one host state, in receipt order: seq, aliases and births are per node
+                decoded = self.sparkplug.decode(topic, payload, now)
+                readings, rejections = decoded.result.readings, decoded.result.rejections
+                offline, births = decoded.offline or None, decoded.births
+                self.sparkplug.publish(self._client, decoded.result.commands)
             else:
                 readings, rejections = decode(
                     topic,
@@ -306,6 +357,8 @@ class Ingester:
                 weight,
                 key,
                 strikes,
+                offline,
+                births,
             )
         )
 
@@ -340,6 +393,10 @@ class Ingester:
         for pending in batch:
             if pending.qos == 0:
                 continue
+            if pending.topic == self._own_state:
+                if client is not None and pending.generation == generation:
+                    client.ack(pending.mid, pending.qos)
+                continue
             if (
                 client is not None
                 and pending.generation == generation
@@ -356,10 +413,19 @@ class Ingester:
 
     async def _summary_loop(self) -> None:
         summary = Summary(self.metrics)
+        unmapped = 0
         while True:
             await asyncio.sleep(self._options.summary_interval_s)
             self.metrics.pending.set(self._loop.waiting())
             log.info("%s", summary.line())
+            listed = self.sparkplug.report_unmapped()
+            if listed != unmapped:
+                unmapped = listed
+                log.info(
+                    "ingest: %d Sparkplug metrics not mapped by the plant file (%s)",
+                    listed,
+                    self._options.journal_file and unmapped_file_for(self._options.journal_file),
+                )
 
 
 def _utc_now() -> datetime:

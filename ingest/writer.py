@@ -45,10 +45,12 @@ from app.domain.registers import (
     RegisterKind,
     RegisterPoint,
 )
+from ingest import sparkplug_store
 from ingest.columns import Fresh, MeterInfo, SortedBatch, event_row, sort_readings
 from ingest.decode import DecodedReading, Rejection
 from ingest.late import write_late
 from ingest.rollup_deltas import RollupDeltas, RunBuckets
+from ingest.sparkplug_store import SparkplugEffects
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,7 @@ class BatchWriter:
         rejections: Sequence[Rejection],
         *,
         after: Callable[[float | None], bool] | None = None,
+        sparkplug: SparkplugEffects | None = None,
     ) -> WriteResult:
         """Write a prepared batch and the rejections in one transaction, and commit it.
 
@@ -175,12 +178,16 @@ class BatchWriter:
                 the batch before this one has ended, True if it has; called before the
                 meter locks are taken, so batches lock (and step their registers) in the
                 order they were prepared even while two are committing.
+            sparkplug: meters declared offline and the host's births, in the same
+                transaction (``ingest.sparkplug_store``).
         """
         direct = early = self._postgres
         recopied = 0
         while True:
             try:
-                result = self._transaction(plan, rejections, after, direct=direct, early=early)
+                result = self._transaction(
+                    plan, rejections, after, direct=direct, early=early, sparkplug=sparkplug
+                )
                 result.recopied = recopied
                 return result
             except _StaleCopyError as exc:
@@ -210,6 +217,7 @@ class BatchWriter:
         *,
         direct: bool,
         early: bool,
+        sparkplug: SparkplugEffects | None = None,
     ) -> WriteResult:
         """One transaction: lock the meters, check the plan's states, write.
 
@@ -273,7 +281,14 @@ class BatchWriter:
                         for r in rejections
                     ],
                 )
+            if sparkplug:
+                sparkplug_store.apply(session, sparkplug, plan.now)
         return result
+
+    def sparkplug_births(self, host_id: str) -> list[tuple[str, bytes]]:
+        """The Sparkplug host's births as its last commit kept them (for a restart)."""
+        with self._factory() as session:
+            return sparkplug_store.load_births(session, host_id)
 
     # -- sorting and locking -------------------------------------------------------------------
 
@@ -458,7 +473,7 @@ class BatchWriter:
         return (
             state.on_conflict_do_update(
                 index_elements=["meter_id"],
-                set_={c: state.excluded[c] for c in _STATE_COLUMNS[1:]},
+                set_={c: state.excluded[c] for c in _STATE_COLUMNS[1:]} | {"offline_since": None},
                 where=MeterStateRow.last_time < state.excluded.last_time,
             ),
             rollups.on_conflict_do_update(
@@ -500,6 +515,7 @@ _STATE_UPSERT = (
     "received_at timestamptz) "
     "ON CONFLICT (meter_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:])
+    + ", offline_since = NULL"  # a newer reading: no longer declared offline
     + " WHERE meter_state.last_time < excluded.last_time"
 )
 _ROLLUPS_UPSERT = (

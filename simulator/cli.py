@@ -76,6 +76,13 @@ def simulate(
         str | None, typer.Option(help="Broker URL, e.g. mqtt://127.0.0.1:1883.")
     ] = None,
     topic_prefix: Annotated[str | None, typer.Option(help="First level of every topic.")] = None,
+    sparkplug: Annotated[
+        bool,
+        typer.Option(
+            "--sparkplug",
+            help="Publish as Sparkplug B edge nodes (one per site, group greenpulse-sim), live.",
+        ),
+    ] = False,
 ) -> None:
     """Publish what a real plant's meters would publish, to any MQTT broker.
 
@@ -107,6 +114,9 @@ def simulate(
             )
             return
         plant = _load(plant_file or settings.plant_file)
+        if sparkplug:
+            asyncio.run(_sparkplug_until_signal(settings, plant, speed, seed, realistic, duration))
+            return
         injections = _injections(plant, spike or [], offline or [], trip or [])
         asyncio.run(
             _run_until_signal(
@@ -166,6 +176,36 @@ async def _run_until_signal(
         f"published {stats.readings} readings in {stats.messages} messages "
         f"({stats.simulated_from:%Y-%m-%d %H:%M} to {stats.simulated_to:%Y-%m-%d %H:%M} UTC "
         f"simulated, {stats.elapsed_s:.1f} s)"
+    )
+
+
+async def _sparkplug_until_signal(
+    settings: Settings,
+    plant: Plant,
+    speed: float,
+    seed: int,
+    realistic: bool,
+    duration_s: float | None,
+) -> None:
+    from simulator.sparkplug import run_sparkplug_plant
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    stats = await run_sparkplug_plant(
+        settings,
+        plant,
+        speed=speed,
+        seed=seed,
+        options=SimOptions.realistic() if realistic else SimOptions.clean(),
+        stop=stop,
+        duration_s=duration_s,
+    )
+    typer.echo(
+        f"published {stats.readings} readings in {stats.messages} Sparkplug messages "
+        f"({stats.rebirths} rebirths on request)"
     )
 
 

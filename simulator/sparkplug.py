@@ -254,3 +254,41 @@ async def _publish(client: aiomqtt.Client, items: Sequence[tuple[str, bytes]]) -
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+async def run_sparkplug_plant(
+    settings: Settings,
+    plant: Plant,
+    *,
+    speed: float = 1.0,
+    seed: int = 0,
+    options: SimOptions | None = None,
+    stop: asyncio.Event | None = None,
+    duration_s: float | None = None,
+    group: str = GROUP,
+) -> SparkplugRunStats:
+    """Every site of the plant as its own edge node (its own connection and will), at once.
+
+    What ``greenpulse simulate --sparkplug`` runs; the plant file's ``sparkplug:``
+    sections (``mapping_sections``) map it back to the meters.
+    """
+    stop = stop or asyncio.Event()
+    runs = [
+        run_sparkplug(
+            settings,
+            plant.model_copy(update={"sites": (site,)}),
+            speed=speed,
+            seed=seed + index,
+            options=options,
+            stop=stop,
+            duration_s=duration_s,
+            group=group,
+        )
+        for index, site in enumerate(plant.sites)
+    ]
+    results = await asyncio.gather(*runs)
+    return SparkplugRunStats(
+        sum(r.readings for r in results),
+        sum(r.messages for r in results),
+        sum(r.rebirths for r in results),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from app.alerts.store import Target
@@ -57,6 +57,8 @@ class Reading:
     """Quantity per hour over the last interval: kW for electricity, m³/h for gas."""
     received: datetime | None = None
     """When the ingester stored it (its clock)."""
+    offline_since: datetime | None = None
+    """Declared offline by its Sparkplug edge node (NDEATH/DDEATH), no reading since."""
 
     @property
     def heard(self) -> datetime:
@@ -174,9 +176,16 @@ class ConditionTracker:
         key = condition_key(AlertKind.OFFLINE, AlertScope.METER, meter.id)
         detector = OfflineDetector(meter.expected_interval_s, rules.offline_missed_intervals)
         before = self._offline.get(key, OfflineState())
-        after, transition = detector.evaluate(
-            before, now=now, last_seen=reading.heard if reading else None
-        )
+        last_seen = reading.heard if reading else None
+        declared = reading.offline_since if reading else None
+        if declared is not None:
+            # its edge node said it is gone: silent now, not after the missed intervals
+            last_seen = declared - timedelta(
+                seconds=meter.expected_interval_s * rules.offline_missed_intervals + 1
+            )
+        after, transition = detector.evaluate(before, now=now, last_seen=last_seen)
+        if transition is not None and declared is not None:
+            transition = replace(transition, since=declared)
 
         def commit() -> None:
             self._offline[key] = after

@@ -173,7 +173,9 @@ class AlertEngine:
         self.metrics["evaluations"] += 1
         with self._factory() as session:
             readings = {
-                row.meter_id: Reading(row.last_time, row.last_rate_per_h, row.received_at)
+                row.meter_id: Reading(
+                    row.last_time, row.last_rate_per_h, row.received_at, row.offline_since
+                )
                 for row in session.scalars(select(MeterStateRow))
             }
             active = alert_store.unresolved(session)

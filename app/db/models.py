@@ -97,6 +97,25 @@ class MeterStateRow(Base):
         Float, nullable=True, doc="quantity per hour over the last interval (kW for electricity)"
     )
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    offline_since: Mapped[datetime | None] = mapped_column(
+        UtcDateTime,
+        nullable=True,
+        doc="declared offline by its Sparkplug edge node (NDEATH/DDEATH); "
+        "cleared by a newer reading",
+    )
+
+
+class SparkplugBirthRow(Base):
+    """The Sparkplug host's live sessions (NBIRTH/DBIRTH payloads), kept with each commit
+    that changes them so a restarted ingester still resolves the DDATA queued meanwhile."""
+
+    __tablename__ = "sparkplug_births"
+
+    host_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    position: Mapped[int] = mapped_column(Integer)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class RollupRow(Base):

@@ -180,6 +180,29 @@ class Baseline(_Strict):
     production_meter: Identifier = Field(description="the counter of finished product")
 
 
+SparkplugId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/+#]+$")]
+"""A Sparkplug B group, edge node or device id: one topic level, no wildcards."""
+
+
+class SparkplugMetric(_Strict):
+    """A Sparkplug metric mapped to a meter, when the short form (the meter id) is not enough."""
+
+    meter: Identifier
+    unit: str | None = None
+    """What the gateway sends, if not the meter's unit (must be convertible to it)."""
+    register_kind: RegisterKind | None = Field(default=None, alias="register")
+    """If given, must be the meter's register kind (a check on the gateway's tag)."""
+
+
+class SparkplugSource(_Strict):
+    """One Sparkplug edge node (``device`` None) or device of it, and the meters its metrics are."""
+
+    group: SparkplugId
+    edge_node: SparkplugId
+    device: SparkplugId | None = None
+    metrics: dict[Annotated[str, Field(min_length=1)], Identifier | SparkplugMetric]
+
+
 class Site(_Strict):
     """A plant site with its own timezone, location and grid region."""
 
@@ -199,6 +222,8 @@ class Site(_Strict):
     offsets: tuple[Offset, ...] = ()
     baseline: Baseline | None = None
     alerts: AlertRules | None = None
+    sparkplug: tuple[SparkplugSource, ...] = ()
+    """Sparkplug B edge nodes and devices whose metrics are this site's meters."""
 
     @field_validator("timezone")
     @classmethod
@@ -234,6 +259,15 @@ class Site(_Strict):
                     f"baseline.production_meter {self.baseline.production_meter!r} "
                     "is not a production meter of this site"
                 )
+        meter_ids = {m.id for m in self.meters}
+        for source in self.sparkplug:
+            for name, target in source.metrics.items():
+                meter_id = target if isinstance(target, str) else target.meter
+                if meter_id not in meter_ids:
+                    raise ValueError(
+                        f"sparkplug metric {name!r} of {source.group}/{source.edge_node} "
+                        f"names meter {meter_id!r}, which this site does not have"
+                    )
         return self
 
     def walk_areas(self) -> Iterator[tuple[Area, str | None]]:

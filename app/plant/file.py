@@ -1,4 +1,10 @@
-"""Read and validate a plant YAML file, naming the file and field of every problem."""
+"""Read and validate a plant YAML file, naming the file and field of every problem.
+
+Each site's optional ``sparkplug:`` list (edge nodes and devices whose metrics are the
+site's meters, ``app.domain.plant.SparkplugSource``) is read with the rest; a metric
+naming a meter the site lacks is refused here, units and register kinds are checked
+when the ingester compiles the mapping (``ingest.sparkplug.mapping_for``).
+"""
 
 from __future__ import annotations
 

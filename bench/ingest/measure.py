@@ -165,9 +165,12 @@ def drain(
                 popen.wait(10)
 
 
-def check_rows(dsn: str, points: Sequence[Point]) -> int:
-    """Rows of ``readings`` missing, extra or different from ``points`` (0: all right)."""
-    key = "meter_id, time, raw_value, raw_unit, seq"
+def check_rows(dsn: str, points: Sequence[Point], *, with_seq: bool = True) -> int:
+    """Rows of ``readings`` missing, extra or different from ``points`` (0: all right).
+
+    ``with_seq=False`` for formats that carry no per-reading ``seq`` (Sparkplug B).
+    """
+    key = "meter_id, time, raw_value, raw_unit" + (", seq" if with_seq else "")
     with psycopg.connect(dsn) as conn:
         conn.execute(
             "CREATE TEMP TABLE expected (meter_id text, time timestamptz, raw_value float8, "
@@ -175,7 +178,8 @@ def check_rows(dsn: str, points: Sequence[Point]) -> int:
         )
         with conn.cursor().copy(f"COPY expected ({key}) FROM STDIN") as copy:
             for p in points:
-                copy.write_row((p.meter_id, p.time, p.value, p.unit, p.seq))
+                fields = (p.meter_id, p.time, p.value, p.unit, p.seq)
+                copy.write_row(fields if with_seq else fields[:4])
         row = conn.execute(
             f"SELECT (SELECT count(*) FROM (SELECT {key} FROM expected "
             f"EXCEPT SELECT {key} FROM readings) AS missing) + "
@@ -195,6 +199,7 @@ def measure(
     points: Sequence[Point],
     log: Path,
     cwd: Path | None = None,
+    with_seq: bool = True,
 ) -> Drain:
     """Drain into an emptied ``readings`` and check every row."""
     started, connected, first, last, cpu, cpu_total, rss = drain(
@@ -217,7 +222,7 @@ def measure(
         cpu,
         cpu_total,
         rss,
-        check_rows(dsn, points),
+        check_rows(dsn, points, with_seq=with_seq),
     )
 
 

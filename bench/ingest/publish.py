@@ -160,10 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plant-file", default=None)
     parser.add_argument("--client-id", default="greenpulse-bench-publisher")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--sparkplug", action="store_true", help="as Sparkplug B DDATA (after the births)"
+    )
     args = parser.parse_args(argv)
     end = datetime.fromisoformat(args.end) if args.end else None
     points = plant_points(load_plant(args.plant_file), args.count, end=end)
-    payloads = list(messages(points, args.prefix, args.per_message))
+    if args.sparkplug:
+        from bench.ingest.sparkplug_publish import sparkplug_messages
+
+        payloads = sparkplug_messages(points, args.per_message, plant_file=args.plant_file)
+    else:
+        payloads = list(messages(points, args.prefix, args.per_message))
     took = publish(
         args.host,
         args.port,

@@ -1,6 +1,6 @@
 """Ingest benchmark: sustained readings/s into TimescaleDB, beside its baselines.
 
-    .venv/bin/python -m bench.ingest.run [--single 50000] [--batch 500000]
+    .venv/bin/python -m bench.ingest.run [--single 50000] [--batch 500000] [--sparkplug 500000]
 
 For each payload shape (one reading per message; gateway batches of 100) the
 same messages are queued on a throwaway Mosquitto (recommended config) for
@@ -20,6 +20,11 @@ consumer runs; then each consumer drains its backlog alone, in its own process:
 4. psycopg binary COPY of the same rows into the same hypertable (the
    database ceiling, in-process);
 5. a naive ingester committing per message (time-limited to 20 s).
+
+A third shape, ``spB``, is the same readings as Sparkplug B DDATA of ``--per-message``
+metrics by alias (``bench.ingest.sparkplug_publish``: the simulator's edge node, which
+the demo plant file maps), drained by the same ingester into the same database in the
+same run, beside COPY; every row is checked the same way.
 
 Draining a backlog keeps the publisher off the CPU while consumers are timed.
 The broker, the consumer and PostgreSQL still share the machine's cores.
@@ -52,6 +57,7 @@ from ingest.broker import Mosquitto, start_mosquitto
 
 ADMIN_DSN = os.environ.get("GREENPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MAX_READINGS = 1_000_000
+SPARKPLUG_TOPICS = "spBv1.0/#"
 TRUNCATE = "TRUNCATE readings, meter_state, rollups, meter_events, rejected_messages"
 
 
@@ -60,6 +66,7 @@ class Shape:
     name: str
     readings: int
     per_message: int
+    sparkplug: bool = False  # Sparkplug B DDATA (the demo plant's mapping) instead of JSON
 
     @property
     def messages(self) -> int:
@@ -94,7 +101,9 @@ def _truncate(dsn: str) -> None:
         conn.execute(TRUNCATE)
 
 
-def _topics(prefix: str) -> list[str]:
+def _topics(prefix: str, shape: Shape | None = None) -> list[str]:
+    if shape is not None and shape.sparkplug:
+        return [SPARKPLUG_TOPICS]
     return [f"{prefix}/+/+/reading", f"{prefix}/+/gateway/+/batch"]
 
 
@@ -109,6 +118,7 @@ def _publish(broker: Mosquitto, prefix: str, shape: Shape, end: datetime) -> Non
             f"--count={shape.readings}",
             f"--per-message={shape.per_message}",
             f"--end={end.isoformat()}",
+            *(["--sparkplug"] if shape.sparkplug else []),
         ],
         check=True,
         capture_output=True,
@@ -119,7 +129,14 @@ def _publish(broker: Mosquitto, prefix: str, shape: Shape, end: datetime) -> Non
 
 
 def _run_ingester(
-    broker: Mosquitto, dsn: str, prefix: str, client_id: str, points: list[Point], log: Path
+    broker: Mosquitto,
+    dsn: str,
+    prefix: str,
+    client_id: str,
+    points: list[Point],
+    log: Path,
+    *,
+    with_seq: bool = True,
 ) -> Drain:
     """``python -m ingest`` draining its session into an emptied ``readings``."""
     env = dict(
@@ -133,7 +150,14 @@ def _run_ingester(
     _truncate(dsn)
     argv = [sys.executable, "-m", "ingest"]
     return measure(
-        "greenpulse", argv, env=env, dsn=dsn, broker_port=broker.port, points=points, log=log
+        "greenpulse",
+        argv,
+        env=env,
+        dsn=dsn,
+        broker_port=broker.port,
+        points=points,
+        log=log,
+        with_seq=with_seq,
     )
 
 
@@ -186,10 +210,10 @@ def _run_baseline(
 
 def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Figures:
     prefix = f"bench-{shape.name}-{uuid.uuid4().hex[:6]}"
-    kinds = ("ingest", "nodered", "loop", "bare", "naive")
+    kinds = ("ingest",) if shape.sparkplug else ("ingest", "nodered", "loop", "bare", "naive")
     ids = {kind: f"{prefix}-{kind}" for kind in kinds}
     for client_id in ids.values():
-        asyncio.run(create_session(broker.port, client_id, _topics(prefix)))
+        asyncio.run(create_session(broker.port, client_id, _topics(prefix, shape)))
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     print(f"{shape.name}: {shape.readings} readings in {shape.messages} messages; {load_average()}")
     _publish(broker, prefix, shape, end)
@@ -197,11 +221,22 @@ def bench_shape(broker: Mosquitto, dsn: str, shape: Shape, workdir: Path) -> Fig
     points = plant_points(load_plant(), shape.readings, end=end)
 
     gp = _run_ingester(
-        broker, dsn, prefix, ids["ingest"], points, workdir / f"ingest-{shape.name}.log"
+        broker,
+        dsn,
+        prefix,
+        ids["ingest"],
+        points,
+        workdir / f"ingest-{shape.name}.log",
+        with_seq=not shape.sparkplug,  # Sparkplug metrics carry no per-reading seq
     )
     figures.greenpulse, figures.ingester = gp, gp.per_s_from_first_row
     figures.stored = shape.readings - gp.mismatched
     print(f"  ingester  {_drain_line(gp)}")
+    if shape.sparkplug:  # the JSON shapes' baselines say what the machine can do
+        _truncate(dsn)
+        figures.copy = shape.readings / copy_rows(dsn, points)
+        print(f"  COPY      {figures.copy:10.0f} readings/s")
+        return figures
     peer = _run_peer(broker, dsn, prefix, ids["nodered"], points, workdir)
     figures.peer = peer
     print(f"  node-red  {_drain_line(peer)}")
@@ -234,6 +269,13 @@ def report(results: list[Figures]) -> None:
         f"{'naive/s':>9}{'vs bare':>9}{'vs COPY':>9}{'vs naive':>10}  zero loss"
     )
     for f in results:
+        if f.shape.sparkplug:
+            print(
+                f"{f.shape.name:<8}{f.shape.readings:>9}{f.ingester:>12.0f}{'-':>13}{'-':>13}"
+                f"{f.copy:>10.0f}{'-':>9}{'-':>9}{f.ingester / f.copy:>9.2f}{'-':>10}   "
+                f"{'yes' if f.stored == f.shape.readings else f'NO ({f.stored})'}"
+            )
+            continue
         print(
             f"{f.shape.name:<8}{f.shape.readings:>9}{f.ingester:>12.0f}{f.loop:>13.0f}"
             f"{f.bare:>13.0f}"
@@ -250,7 +292,7 @@ def report(results: list[Figures]) -> None:
     )
     for f in results:
         gp, peer = f.greenpulse, f.peer
-        if gp is None or peer is None:
+        if gp is None or peer is None or f.shape.sparkplug:
             continue
         print(
             f"{f.shape.name:<8}{gp.per_s_from_connect / peer.per_s_from_connect:>18.2f}x"
@@ -275,10 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=50_000, help="readings, one per message")
     parser.add_argument("--batch", type=int, default=500_000, help="readings in gateway batches")
     parser.add_argument("--per-message", type=int, default=100)
+    parser.add_argument(
+        "--sparkplug", type=int, default=500_000, help="readings in Sparkplug B DDATA"
+    )
     args = parser.parse_args(argv)
     shapes = [
         Shape("single", min(args.single, MAX_READINGS), 1),
         Shape("batch", min(args.batch, MAX_READINGS), args.per_message),
+        Shape("spB", min(args.sparkplug, MAX_READINGS), args.per_message, sparkplug=True),
     ]
     name = f"gp_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:

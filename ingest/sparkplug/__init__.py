@@ -5,6 +5,7 @@ ingest loop subscribes to ``SUBSCRIPTION``, publishes ``SparkplugDecoded.command
 the host's STATE (``HostState.host.state_online`` / ``state_will``).
 """
 
+from app.domain.plant import SparkplugSource
 from ingest.sparkplug.adapter import (
     HostState,
     OfflineEvent,
@@ -17,8 +18,8 @@ from ingest.sparkplug.host import SparkplugHost
 from ingest.sparkplug.mapping import (
     MeterBinding,
     SparkplugMapping,
-    SparkplugSource,
     load_plant_and_mapping,
+    mapping_for,
     parse_mapping,
 )
 from ingest.sparkplug.outcome import Command
@@ -42,6 +43,7 @@ __all__ = [
     "UnmappedMetrics",
     "decode_sparkplug",
     "load_plant_and_mapping",
+    "mapping_for",
     "parse_mapping",
     "reasons",
     "state_topic",

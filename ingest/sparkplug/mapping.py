@@ -20,39 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from app.domain.plant import Identifier, Plant
+from app.domain.plant import Plant, SparkplugMetric, SparkplugSource
 from app.domain.registers import RegisterKind
 from app.domain.units import UnitMismatchError, UnknownUnitError, check_compatible
-from app.plant.file import PlantFileError
+from app.plant.file import PlantFileError, load_plant
 from ingest.sparkplug.topic import EdgeNodeId
 
-SparkplugId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/+#]+$")]
-"""A Sparkplug group, edge node or device id: one topic level, no wildcards."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricBinding(_Strict):
-    meter: Identifier
-    unit: str | None = None
-    register_kind: RegisterKind | None = Field(default=None, alias="register")
-    """If given, must be the meter's register kind (a check on the gateway's tag, not a setting)."""
-
-
-class SparkplugSource(_Strict):
-    """One edge node (or one device of it) and the meters its metrics are."""
-
-    group: SparkplugId
-    edge_node: SparkplugId
-    device: SparkplugId | None = None
-    metrics: dict[Annotated[str, Field(min_length=1)], Identifier | MetricBinding]
+MetricBinding = SparkplugMetric  # the long form of a mapped metric (``app.domain.plant``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,50 +128,29 @@ def compile_mapping(
     return SparkplugMapping(bindings)
 
 
-def split_plant_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The plant document without its ``sparkplug:`` sections, and those sections by site id."""
-    sites_out: list[Any] = []
-    sections: dict[str, Any] = {}
-    for site in data.get("sites") or []:
-        if isinstance(site, dict) and "sparkplug" in site:
-            plain = dict(site)
-            sections[str(plain.get("id"))] = plain.pop("sparkplug")
-            sites_out.append(plain)
-        else:
-            sites_out.append(site)
-    rest = dict(data)
-    if "sites" in data:
-        rest["sites"] = sites_out
-    return rest, sections
+def mapping_for(plant: Plant) -> SparkplugMapping:
+    """The compiled mapping of the plant's ``sparkplug:`` sections (``Site.sparkplug``).
+
+    Raises:
+        ValueError: a unit the meter cannot take, a register kind not the meter's, a
+            metric or meter mapped twice.
+    """
+    return compile_mapping(plant, {site.id: list(site.sparkplug) for site in plant.sites})
 
 
 def load_plant_and_mapping(path: Path | str) -> tuple[Plant, SparkplugMapping]:
-    """Read a plant file with ``sparkplug:`` sections: the plant and its mapping.
-
-    Until ``app.plant.file`` knows the section, it is taken off before the plant is
-    validated (``Site`` forbids unknown keys).
-    """
-    source = str(path)
+    """Read a plant file: the plant and the mapping of its ``sparkplug:`` sections."""
+    plant = load_plant(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PlantFileError(source, [("", f"cannot read plant file: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise PlantFileError(source, [("", "the top level must be a mapping")])
-    rest, raw_sections = split_plant_data(data)
-    try:
-        plant = Plant.model_validate(rest)
-    except ValidationError as exc:
-        raise PlantFileError(
-            source, [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
-        ) from exc
-    return plant, parse_mapping(plant, raw_sections, source=source)
+        return plant, mapping_for(plant)
+    except ValueError as exc:
+        raise PlantFileError(str(path), [("", str(exc))]) from exc
 
 
 def parse_mapping(
     plant: Plant, raw_sections: Mapping[str, Any], *, source: str = "<plant>"
 ) -> SparkplugMapping:
-    """Validate raw ``sparkplug:`` sections (by site id) against a plant."""
+    """Validate raw ``sparkplug:`` sections (by site id) against a plant (without them)."""
     sections: dict[str, list[SparkplugSource]] = {}
     problems: list[tuple[str, str]] = []
     site_ids = {site.id for site in plant.sites}

@@ -27,7 +27,10 @@ def plant_file(tmp_path: Path, sections: dict[str, Any]) -> Path:
 
 def test_the_section_is_read_from_the_plant_file(tmp_path: Path) -> None:
     plant, mapping = load_plant_and_mapping(plant_file(tmp_path, SECTIONS))
-    assert plant == load_plant()
+    assert plant == load_plant(plant_file(tmp_path, SECTIONS))  # the plant file knows it
+    assert [len(site.sparkplug) for site in plant.sites] == [
+        len(SECTIONS.get(site.id, [])) for site in plant.sites
+    ]
     node = EdgeNodeId(GROUP, NODE)
     energy = mapping.lookup(node, DEVICE, "Energy/Import")
     assert energy is not None
@@ -50,9 +53,20 @@ def test_the_section_is_read_from_the_plant_file(tmp_path: Path) -> None:
     ]
 
 
-def test_a_plant_file_without_the_section_has_an_empty_mapping() -> None:
+def test_the_demo_plant_maps_every_meter_to_the_simulators_edge_node() -> None:
     plant, mapping = load_plant_and_mapping(demo_plant_path())
-    assert plant == load_plant() and len(mapping) == 0
+    assert plant == load_plant()
+    assert sorted(b.meter_id for _, b in mapping) == sorted(m.id for m in plant.sites[0].meters)
+
+
+def test_a_plant_file_without_the_section_has_an_empty_mapping(tmp_path: Path) -> None:
+    data = yaml.safe_load(demo_plant_path().read_text(encoding="utf-8"))
+    for site in data["sites"]:
+        site.pop("sparkplug", None)
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    plant, mapping = load_plant_and_mapping(path)
+    assert len(mapping) == 0 and all(not site.sparkplug for site in plant.sites)
 
 
 def _with(change: Any) -> dict[str, Any]:
@@ -93,4 +107,26 @@ def _with(change: Any) -> dict[str, Any]:
 def test_mapping_problems_name_the_field(sections: dict[str, Any], problem: str) -> None:
     with pytest.raises(PlantFileError) as caught:
         parse_mapping(load_plant(), sections)
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("sections", "problem"),
+    [
+        (
+            _with(lambda s: s[1]["metrics"].update({"X": "no-such-meter"})),
+            "names meter 'no-such-meter', which this site does not have",
+        ),
+        (
+            _with(lambda s: s[0].update({"edge_node": "a/b"})),
+            "sites[0](guian).sparkplug[0].edge_node",
+        ),
+        (_with(lambda s: s[1]["metrics"].update({"Y": "el-grid-in-1"})), "mapped twice"),
+    ],
+)
+def test_the_plant_file_refuses_a_bad_section(
+    tmp_path: Path, sections: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(PlantFileError) as caught:
+        load_plant_and_mapping(plant_file(tmp_path, sections))
     assert problem in str(caught.value)
