@@ -1,8 +1,7 @@
 """Reads of the history: GreenPulse's rollups, and raw readings for the finest zooms.
 
 Every rollup read goes through ``rollup_sums``; ``FINE_RESOLUTION`` names the finest
-rollup kept (``"hour"`` while the rollups are hourly; ``"15min"`` once they move to
-15-minute buckets). Functions take a session and never commit.
+rollup kept (the 15-minute buckets). Functions take a session and never commit.
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ from sqlalchemy import DateTime, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.db.models import ReadingRow, RollupRow
+from app.db.rollups import DAY, FIFTEEN
 
-FINE_RESOLUTION: Final[str] = "hour"
-DAY_RESOLUTION: Final = "day"
+FINE_RESOLUTION: Final[str] = FIFTEEN
+DAY_RESOLUTION: Final[str] = DAY
 
 
 def rollup_sums(

@@ -11,15 +11,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from app.domain.periods import day_bounds, local_date, month_bounds, year_bounds
+from app.domain.periods import day_bounds, hour_bounds, local_date, month_bounds, year_bounds
 
 Zoom = Literal["minute", "15min", "hour", "day", "week", "month", "year"]
 ZOOMS: Final[tuple[Zoom, ...]] = ("minute", "15min", "hour", "day", "week", "month", "year")
 FIXED_WIDTH: Final[dict[str, timedelta]] = {
     "minute": timedelta(minutes=1),
     "15min": timedelta(minutes=15),
-    "hour": timedelta(hours=1),
 }
+# hours are the site's local hours (Asia/Kolkata's start at half past UTC), as "this hour"
 # the longest range each zoom answers (beyond it: a coarser zoom, or the CSV export)
 MAX_RANGE: Final[dict[str, timedelta]] = {
     "minute": timedelta(days=3),
@@ -50,6 +50,8 @@ def bucket_of(zoom: Zoom, moment: datetime, zone: ZoneInfo) -> datetime:
         width = int(FIXED_WIDTH[zoom].total_seconds())
         epoch = int(t.timestamp())
         return datetime.fromtimestamp(epoch - epoch % width, UTC)
+    if zoom == "hour":
+        return hour_bounds(t, zone)[0]
     day = local_date(t, zone)
     if zoom == "day":
         return day_bounds(day, zone)[0]
@@ -64,6 +66,8 @@ def next_bucket(zoom: Zoom, start: datetime, zone: ZoneInfo) -> datetime:
     """Start of the bucket after the one starting at ``start``."""
     if zoom in FIXED_WIDTH:
         return start + FIXED_WIDTH[zoom]
+    if zoom == "hour":
+        return hour_bounds(start, zone)[1]
     day = local_date(start, zone)
     if zoom == "day":
         return day_bounds(day, zone)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,20 +50,29 @@ async def test_kolkata_this_hour_starts_at_half_past_utc(
         body = (await http.get("/api/v1/sites/s1/figures", headers=READ)).json()
         history = (
             await http.get(
-                "/api/v1/sites/s1/history?start=2026-03-02T00:00:00Z&end=2026-03-03T00:00:00Z",
+                "/api/v1/sites/s1/history?zoom=hour&start=2026-03-02T00:00:00Z"
+                "&end=2026-03-03T00:00:00Z",
                 headers=READ,
             )
         ).json()
         days = (
             await http.get(
-                "/api/v1/sites/s1/history?resolution=day&start=2026-03-01T00:00:00Z"
+                "/api/v1/sites/s1/history?zoom=day&start=2026-03-01T00:00:00Z"
                 "&end=2026-03-03T00:00:00Z",
                 headers=READ,
             )
         ).json()
-    # the history API keeps serving UTC hours and local days from the 15-minute rows
-    assert history["buckets"] == [{"start": "2026-03-02T04:00:00Z", "grid_import": 10.0}]
-    assert days["buckets"] == [{"start": "2026-03-01T18:30:00Z", "grid_import": 10.0}]
+
+    def used(buckets: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        return [
+            (b["start"], b["energy"]["electricity_import"])
+            for b in buckets
+            if b["energy"].get("electricity_import")
+        ]
+
+    # history buckets are the site's local hours and days, read from the 15-minute rows
+    assert used(history["buckets"]) == [("2026-03-02T04:30:00Z", pytest.approx(10.0))]
+    assert used(days["buckets"]) == [("2026-03-01T18:30:00Z", pytest.approx(10.0))]
     hour, today = body["periods"]["hour"], body["periods"]["today"]
     assert (hour["start"], hour["end"]) == ("2026-03-02T04:30:00Z", "2026-03-02T05:30:00Z")
     assert today["start"] == "2026-03-01T18:30:00Z"

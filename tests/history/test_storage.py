@@ -49,11 +49,11 @@ async def test_readyz_and_metrics_show_failing_jobs(
     assert f"greenpulse_timescaledb_jobs_failing {float(len(failed))}" in metrics
 
 
+@pytest.mark.parametrize("backend", ["timescaledb"], indirect=True)  # the only one with them
 async def test_no_continuous_aggregates_are_left(
     client: httpx.AsyncClient, clean_backend: Backend
 ) -> None:
-    if not clean_backend.storage.hypertables:
-        pytest.skip("continuous aggregates exist on TimescaleDB only")
+    assert clean_backend.storage.hypertables
     with clean_backend.engine.connect() as conn:
         count = conn.execute(
             text("SELECT count(*) FROM timescaledb_information.continuous_aggregates")
