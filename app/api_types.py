@@ -118,6 +118,12 @@ _ERRORS = {
     413: "the request body is larger than the configured limit",
     422: "a value is invalid or out of range",
 }
+# errors are JSON on every route, also on those that answer a file (HTML, CSV, PDF)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorDetail, "description": why} for code, why in _ERRORS.items()
+    code: {
+        "model": ErrorDetail,
+        "description": why,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
+    }
+    for code, why in _ERRORS.items()
 }

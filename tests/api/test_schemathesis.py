@@ -35,7 +35,15 @@ POSITIVE_OFF = {
     "GET /api/v1/alerts": _DATE_RANGE,
     "GET /api/v1/meters/{meter_id}/readings": _DATE_RANGE,
     "GET /api/v1/sites/{site_id}/history": _DATE_RANGE,
-    "POST /api/v1/sites/{site_id}/certificates": "period_end must come after period_start",
+    "POST /api/v1/sites/{site_id}/certificates": (
+        "generation and claimed periods in order, a quantity above zero written as text, "
+        "the region's instrument rules"
+    ),
+    "POST /api/v1/sites/{site_id}/offsets": (
+        "a quantity above zero written as text, a known unit and standard"
+    ),
+    "GET /api/v1/sites/{site_id}/export/monthly/{month}.html": "the month is YYYY-MM",
+    "GET /api/v1/sites/{site_id}/export/monthly/{month}.pdf": "the month is YYYY-MM",
     "PUT /api/v1/factors/{factor_id}": (
         "the region's form (CN, CN-GZ, site:<id>), a unit that fits the resource, the id "
         "in the body equal to the one in the address, valid_to after valid_from"
