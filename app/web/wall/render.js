@@ -135,8 +135,7 @@ const LEVERS = {
 
 function renderReductions(today, year) {
   const reductions = today.reductions || {};
-  setFigure("hero-kind", reductions.hero,
-    `${reductions.hero || "physical"} levers · offsets beside, never subtracted`);
+  setFigure("hero-kind", reductions.hero, `${reductions.hero || "physical"} levers`);
   // one short line on the wall (the API's reductions.explanation in full as its title)
   const contractual = mass(reductions.contractual_kg || 0);
   setFigure("reductions-explanation", reductions.explanation,
@@ -194,7 +193,7 @@ function renderLevers(co2) {
     item.dataset.kind = lever.kind || "physical";
     item.dataset.sign = lever.kg < 0 ? "negative" : lever.kg > 0 ? "positive" : "zero";
     setFigure(`lever-${name}-today`, lever.kg, fmt(lever.kg, 2, true));
-    basis.textContent = info.basis(lever.basis) + (lever.kind === "contractual" ? " · contractual" : "");
+    basis.textContent = info.basis(lever.basis);
     item.title = `${lever.explanation} (factor ${lever.factor_id})`;
   }
 }
