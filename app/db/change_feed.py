@@ -8,7 +8,7 @@ How it works, and why this and not LISTEN/NOTIFY or the MQTT announcement:
   *in the same transaction*. The counter moves exactly when the change commits, and
   never when it rolls back.
 - Each API process polls the table (a handful of rows, primary-key scan) every
-  ``interval_s`` (0.25 s by default) and runs the callbacks of the kinds whose
+  ``interval_s`` (0.1 s by default) and runs the callbacks of the kinds whose
   version moved: reload operator factors into the figure service, reload the token
   set, recompute the live figures.
 - The same code runs on SQLite, PostgreSQL and TimescaleDB; a replica that lost its
@@ -102,7 +102,7 @@ class ChangeFeed:
     logged and retried at the next change, it never stops the feed.
     """
 
-    def __init__(self, engine: Engine, *, interval_s: float = 0.25) -> None:
+    def __init__(self, engine: Engine, *, interval_s: float = 0.1) -> None:
         self._engine = engine
         self._interval_s = interval_s
         self._callbacks: list[tuple[frozenset[str], Callable[[], object]]] = []
