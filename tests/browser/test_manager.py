@@ -311,6 +311,8 @@ def test_a_certificate_added_on_the_page_is_listed_by_the_api(quiet: Stack, page
     before = api(quiet, "/api/v1/sites/guian/certificates")
     page.fill("#admin-token", WRITE_TOKEN)
     page.click("form.inline button[type=submit]")
+    # "Use" draws the page again from fresh answers: fill the form of the new page
+    page.wait_for_load_state("networkidle")
     page.wait_for_selector("#certificates")
     form = page.locator("form.inline").nth(1)
     fields = {
