@@ -22,19 +22,6 @@ READ = "replica-read-token-0000000000"
 # the change feed polls every 0.1 s; a new factor then waits for the next figures computed
 # with it, which on this 2-core machine under load takes most of a second of its own
 WITHIN_S = 2.0
-FACTOR = {
-    "id": "site-guian-grid-replicas",
-    "region": "site:guian",
-    "resource": "electricity",
-    "method": "location",
-    "value": 0.4321,
-    "unit": "kgCO2/kWh",
-    "gas_basis": "CO2",
-    "data_year": 2026,
-    "valid_from": "2026-01-01",
-    "source": "utility letter for the replica test",
-    "status": "published",
-}
 
 
 @pytest.fixture
@@ -73,27 +60,6 @@ def _within(check: Callable[[], bool], what: str) -> float:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def test_a_factor_written_through_one_process_is_used_by_the_other(
-    replicas: tuple[Served, Served, dict[str, str]],
-) -> None:
-    a, b, _ = replicas
-    figures = f"{b.base_url}/api/v1/sites/guian/figures"
-
-    def location_factor_ids() -> list[str]:
-        hour = httpx.get(figures, headers=_bearer(READ), timeout=5).json()["periods"]["hour"]
-        return list(hour["co2"]["factor_ids"]["scope2_location_kg"])
-
-    assert FACTOR["id"] not in location_factor_ids()
-    put = httpx.put(
-        f"{a.base_url}/api/v1/factors/{FACTOR['id']}", json=FACTOR, headers=_bearer(ADMIN)
-    )
-    assert put.status_code == 200, put.text
-    _within(lambda: location_factor_ids() == [FACTOR["id"]], "the operator factor")
-    hour = httpx.get(figures, headers=_bearer(READ)).json()["periods"]["hour"]
-    used = hour["co2"]["factors"]
-    assert used[FACTOR["id"]]["value"] == pytest.approx(0.4321)
 
 
 def test_tokens_certificates_and_rules_agree(
